@@ -1,0 +1,15 @@
+from django.urls import path
+
+from realtime_runs.api import views
+
+app_name = "api"
+
+urlpatterns = [
+    path("v1/tasks/batch", views.batch_trigger, name="batch-trigger"),
+    path("v1/tasks/<str:task_id>/trigger", views.trigger_task, name="trigger"),
+    path("v3/runs/<str:run_id>", views.retrieve_run, name="run"),
+    path("v1/runs", views.list_runs, name="runs"),
+    path("v2/runs/<str:run_id>/cancel", views.cancel_run, name="cancel"),
+    path("v1/runs/<str:run_id>/replay", views.replay_run, name="replay"),
+    path("v1/runs/<str:run_id>/metadata", views.update_metadata, name="metadata"),
+]

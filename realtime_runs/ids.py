@@ -1,0 +1,18 @@
+"""Public ids: a prefix and 21 random lowercase letters and digits (``run_…``, ``batch_…``)."""
+
+import secrets
+import string
+
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def make_id(prefix: str, length: int = 21) -> str:
+    return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def run_id() -> str:
+    return make_id("run")
+
+
+def batch_id() -> str:
+    return make_id("batch")

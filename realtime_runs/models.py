@@ -1,0 +1,298 @@
+"""The records of the run engine: runs, their tags, batches, task counters and API keys."""
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from realtime_runs import ids
+
+
+class RunStatus(models.TextChoices):
+    """Trigger.dev v4 run statuses (CONTRACT.md §1)."""
+
+    DELAYED = "DELAYED"
+    QUEUED = "QUEUED"
+    DEQUEUED = "DEQUEUED"
+    EXECUTING = "EXECUTING"
+    WAITING = "WAITING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    CRASHED = "CRASHED"
+    SYSTEM_FAILURE = "SYSTEM_FAILURE"
+    EXPIRED = "EXPIRED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+FINAL_STATUSES = frozenset(
+    {
+        RunStatus.COMPLETED,
+        RunStatus.FAILED,
+        RunStatus.CANCELED,
+        RunStatus.CRASHED,
+        RunStatus.SYSTEM_FAILURE,
+        RunStatus.EXPIRED,
+        RunStatus.TIMED_OUT,
+    }
+)
+ACTIVE_STATUSES = frozenset(set(RunStatus) - FINAL_STATUSES)
+FAILED_STATUSES = frozenset(FINAL_STATUSES - {RunStatus.COMPLETED, RunStatus.CANCELED})
+
+# Which status may follow which (CONTRACT.md §1: once final, never again). EXECUTING may follow
+# itself: a retry is a new attempt of the same run.
+TRANSITIONS = {
+    RunStatus.DELAYED: {RunStatus.QUEUED, RunStatus.CANCELED},
+    RunStatus.QUEUED: {RunStatus.DEQUEUED, RunStatus.CANCELED, RunStatus.EXPIRED},
+    RunStatus.DEQUEUED: {
+        RunStatus.EXECUTING,
+        RunStatus.QUEUED,
+        RunStatus.CANCELED,
+        RunStatus.CRASHED,
+        RunStatus.SYSTEM_FAILURE,
+    },
+    RunStatus.EXECUTING: {
+        RunStatus.EXECUTING,
+        RunStatus.WAITING,
+        RunStatus.COMPLETED,
+        RunStatus.FAILED,
+        RunStatus.CANCELED,
+        RunStatus.CRASHED,
+        RunStatus.SYSTEM_FAILURE,
+        RunStatus.TIMED_OUT,
+    },
+    RunStatus.WAITING: {
+        RunStatus.EXECUTING,
+        RunStatus.CANCELED,
+        RunStatus.SYSTEM_FAILURE,
+        RunStatus.TIMED_OUT,
+    },
+    **{status: set() for status in FINAL_STATUSES},
+}
+
+
+def sources_of(target):
+    """The statuses a run may move to ``target`` from."""
+    return [status for status, nexts in TRANSITIONS.items() if target in nexts]
+
+
+class RunQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def finished(self):
+        return self.filter(status__in=FINAL_STATUSES)
+
+    def with_tag(self, tag):
+        return self.filter(tag_rows__name=tag)
+
+    def ready(self, now=None):
+        """Runs waiting for a worker: QUEUED, or EXECUTING between attempts, and due."""
+        now = now or timezone.now()
+        return self.filter(
+            status__in=[RunStatus.QUEUED, RunStatus.EXECUTING],
+            worker_id="",
+            ready_at__lte=now,
+        )
+
+
+class Batch(models.Model):
+    id = models.CharField(primary_key=True, max_length=40, default=ids.batch_id, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    idempotency_key = models.CharField(max_length=2048, blank=True, default="")
+
+    class Meta:
+        verbose_name_plural = "batches"
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.id
+
+
+class Run(models.Model):
+    id = models.CharField(primary_key=True, max_length=40, default=ids.run_id, editable=False)
+    task_identifier = models.CharField(max_length=128)
+    number = models.PositiveIntegerField(help_text="1-based, per task")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    version = models.PositiveIntegerField(default=1, help_text="+1 on every change")
+
+    payload = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    streams = models.JSONField(default=list, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    delayed_until = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+
+    # Options, as given at trigger time.
+    ttl = models.CharField(max_length=32, blank=True, default="")
+    ttl_seconds = models.FloatField(null=True, blank=True)
+    max_attempts = models.PositiveIntegerField(null=True, blank=True)
+    max_duration = models.FloatField(null=True, blank=True, help_text="seconds")
+    idempotency_key = models.CharField(max_length=2048, blank=True, default="")
+    # sha256 of the key: what lookups use, since a 2048-character key is too long to index.
+    idempotency_hash = models.CharField(max_length=64, blank=True, default="")
+    idempotency_key_expires_at = models.DateTimeField(null=True, blank=True)
+    concurrency_key = models.CharField(max_length=256, blank=True, default="")
+    queue = models.CharField(max_length=128, blank=True, default="")
+    is_test = models.BooleanField(default=False)
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.CASCADE, related_name="runs"
+    )
+    replayed_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+    )
+
+    # Execution bookkeeping (not part of the public run object).
+    attempt_number = models.PositiveIntegerField(default=0)
+    duration_ms = models.PositiveBigIntegerField(default=0)
+    cost_in_cents = models.FloatField(default=0.0)
+    base_cost_in_cents = models.FloatField(default=0.0)
+    ready_at = models.DateTimeField(null=True, blank=True, help_text="due for a worker")
+    expire_at = models.DateTimeField(null=True, blank=True, help_text="EXPIRED if not started")
+    worker_id = models.CharField(max_length=128, blank=True, default="")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    handed_off_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="run_created"),
+            models.Index(fields=["task_identifier", "created_at"], name="run_task_created"),
+            models.Index(fields=["status", "created_at"], name="run_status_created"),
+            models.Index(
+                fields=["task_identifier", "idempotency_hash"],
+                name="run_idempotency",
+                condition=~Q(idempotency_hash=""),
+            ),
+            # The sweep and the workers look only at active runs: keep those lookups small.
+            models.Index(
+                fields=["status", "ready_at"],
+                name="run_ready",
+                condition=Q(status__in=["QUEUED", "EXECUTING", "DELAYED", "DEQUEUED"]),
+            ),
+            models.Index(
+                fields=["worker_id", "heartbeat_at"],
+                name="run_claimed",
+                condition=~Q(worker_id=""),
+            ),
+        ]
+
+    def __str__(self):
+        return self.id
+
+    @property
+    def is_final(self):
+        return self.status in FINAL_STATUSES
+
+    def to_dict(self, skip_columns=()):
+        """The run object of CONTRACT.md §1."""
+        from realtime_runs.serialization import run_to_dict
+
+        return run_to_dict(self, skip_columns=skip_columns)
+
+
+def idempotency_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest() if key else ""
+
+
+class RunTag(models.Model):
+    """One row per tag of a run, so that tag filters are an indexed join on every database."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tag_rows")
+    name = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="run_tag_unique")]
+        indexes = [models.Index(fields=["name", "run"], name="run_tag_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class TaskCounter(models.Model):
+    """The last run ``number`` given out for a task."""
+
+    task_identifier = models.CharField(primary_key=True, max_length=128)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.task_identifier}: {self.last_number}"
+
+
+KEY_PREFIX = "rr_sk_"
+_LOOKUP_LENGTH = len(KEY_PREFIX) + 8
+
+
+def _digest(key: str) -> str:
+    return hmac.new(b"realtime_runs.api_key", key.encode(), hashlib.sha256).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def create_key(self, name, created_by=None):
+        """Make a new key; returns ``(api_key, secret)``. The secret is shown once, never stored."""
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        api_key = self.create(
+            name=name,
+            lookup=secret[:_LOOKUP_LENGTH],
+            digest=_digest(secret),
+            created_by=created_by,
+        )
+        return api_key, secret
+
+    def authenticate(self, secret: str, include_revoked=False):
+        """The active key for ``secret`` (or a revoked one, if asked), or None."""
+        if not secret.startswith(KEY_PREFIX):
+            return None
+        candidates = self.filter(lookup=secret[:_LOOKUP_LENGTH])
+        if not include_revoked:
+            candidates = candidates.filter(revoked_at__isnull=True)
+        for api_key in candidates:
+            if hmac.compare_digest(api_key.digest, _digest(secret)):
+                return api_key
+        return None
+
+
+class ApiKey(models.Model):
+    """A secret API key for servers: stored as a lookup prefix and a digest, revocable."""
+
+    name = models.CharField(max_length=100)
+    lookup = models.CharField(max_length=32, db_index=True, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.name} ({self.lookup}…)"
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None
+
+    def revoke(self):
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])

@@ -1,0 +1,7 @@
+"""The in-process Python API of CONTRACT.md §5: ``task``, ``tasks``, ``runs``, ``metadata``."""
+
+from realtime_runs.engine.execution import AbortTaskRunError
+from realtime_runs.registry import task
+from realtime_runs.sdk import metadata, runs, tasks
+
+__all__ = ["AbortTaskRunError", "metadata", "runs", "task", "tasks"]
