@@ -70,6 +70,9 @@ def task(id, *, max_attempts=None, max_duration=None, retry=None, queue=""):  # 
         max_attempts = retry.pop("max_attempts")
     if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
         raise ValueError("max_attempts must be a whole number of at least 1")
+    unknown = set(retry) - {"factor", "min_timeout", "max_timeout", "randomize"}
+    if unknown:
+        raise ValueError(f"unknown retry option(s): {', '.join(sorted(unknown))}")
     policy = RetryPolicy(
         **{key: float(value) for key, value in retry.items() if key != "randomize"},
         randomize=bool(retry.get("randomize", True)),

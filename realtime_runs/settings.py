@@ -134,6 +134,7 @@ REALTIME_RUNS = {
     "EXECUTOR": os.environ.get("RUNS_EXECUTOR", "celery" if REDIS_URL else "inline"),
     "INLINE_WORKERS": int(os.environ.get("RUNS_INLINE_WORKERS", "4")),
     "DEMO_TASKS": env_bool("RUNS_DEMO_TASKS", True),
+    "TASK_MODULES": env_list("RUNS_TASK_MODULES", ""),
 }
 
 AUTH_PASSWORD_VALIDATORS = [

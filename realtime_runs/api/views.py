@@ -185,7 +185,7 @@ def list_runs(request):
     page = page[:size]
     return Response(
         {
-            # Like Trigger.dev's list, items leave out the payload and output: fetch the run for them.
+            # As in Trigger.dev, list items leave out payload and output: fetch the run for those.
             "data": [run.to_dict(skip_columns=("payload", "output")) for run in page],
             "pagination": {"next": page[-1].id if has_more else None},
         }
