@@ -76,6 +76,7 @@ def wait_for(predicate, timeout=15.0, interval=0.02, message="condition"):
 
 def wait_for_status(run_id, *statuses, timeout=15.0) -> Run:
     """Poll the database until the run has one of ``statuses``; returns it."""
+
     def check():
         run = Run.objects.get(pk=run_id)
         return run if run.status in statuses else None

@@ -15,14 +15,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def worker_env():
     db = settings.DATABASES["default"]
     env = dict(os.environ)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        # The workers must use the test database pytest-django created, not the configured one.
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "RUNS_EXECUTOR": "celery",
-        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-        "PYTHONPATH": str(ROOT),
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            # The workers must use the test database pytest-django created, not the configured one.
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "RUNS_EXECUTOR": "celery",
+            "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     return env
 
 
@@ -38,11 +40,29 @@ class CeleryWorker:
     def start(self, timeout=30):
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "realtime_runs.celery", "worker",
-             "--pool", "prefork", "--concurrency", str(self.concurrency),
-             "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--hostname", f"{self.name}@%h", "--loglevel", "INFO"],
-            cwd=ROOT, env=worker_env(), stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "realtime_runs.celery",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(self.concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname",
+                f"{self.name}@%h",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=worker_env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout

@@ -17,8 +17,14 @@ def echo(payload, ctx):
 
 @task(id="test-context")
 def context(payload, ctx):
-    return {"runId": ctx.run_id, "taskId": ctx.task_id, "attempt": ctx.attempt,
-            "tags": ctx.tags, "batchId": ctx.batch_id, "isTest": ctx.is_test}
+    return {
+        "runId": ctx.run_id,
+        "taskId": ctx.task_id,
+        "attempt": ctx.attempt,
+        "tags": ctx.tags,
+        "batchId": ctx.batch_id,
+        "isTest": ctx.is_test,
+    }
 
 
 @task(id="test-ledger", max_attempts=3, retry=FAST_RETRY)
