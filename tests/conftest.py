@@ -44,21 +44,22 @@ def api(api_key):
 
 
 @pytest.fixture(scope="session")
-def session_celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    from tests.support.celery_workers import CeleryWorker
+def celery_workers(django_db_setup, tmp_path_factory):
+    """The shared Celery worker process of the session, started on first use."""
+    from tests.support.celery_workers import SharedWorker
 
-    worker = CeleryWorker("session", log_dir=tmp_path_factory.mktemp("celery")).start()
-    yield worker
-    worker.stop()
+    shared = SharedWorker(log_dir=tmp_path_factory.mktemp("celery"))
+    yield shared
+    shared.stop()
 
 
 @pytest.fixture
 def worker(request, transactional_db):
     """Something that executes runs: inline threads here, or a real Celery worker process."""
-    executor = get_executor()
     if runs_settings.EXECUTOR == "celery":
-        yield request.getfixturevalue("session_celery_worker")
+        yield request.getfixturevalue("celery_workers").ensure_running()
         return
+    executor = get_executor()
     executor.start()
     yield executor
     executor.stop()

@@ -89,3 +89,22 @@ class CeleryWorker:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.log.close()
+
+
+class SharedWorker:
+    """One worker for the tests that only need runs executed; tests that start and kill
+    workers of their own stop it first, so that they know which process runs what."""
+
+    def __init__(self, log_dir):
+        self.log_dir = log_dir
+        self.worker = None
+
+    def ensure_running(self):
+        if self.worker is None:
+            self.worker = CeleryWorker("shared", log_dir=self.log_dir).start()
+        return self.worker
+
+    def stop(self):
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
