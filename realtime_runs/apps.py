@@ -8,6 +8,7 @@ class RealtimeRunsConfig(AppConfig):
 
     def ready(self):
         from realtime_runs import checks  # noqa: F401  (registers system checks)
+        from realtime_runs.realtime import publish  # noqa: F401  (connects the publisher)
         from realtime_runs.registry import autodiscover
 
         autodiscover()

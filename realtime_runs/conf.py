@@ -42,6 +42,18 @@ DEFAULTS = {
     "MAX_METADATA_BYTES": 256 * 1024,
     "MAX_IDEMPOTENCY_KEY_LENGTH": 2048,
     "MAX_BATCH_SIZE": 500,
+    # Streams: chunks are written in batches of this many, or this often (seconds).
+    "STREAM_BATCH_SIZE": 32,
+    "STREAM_FLUSH_INTERVAL": 0.05,
+    "MAX_STREAMS_PER_RUN": 10,
+    "MAX_STREAM_CHUNK_BYTES": 1024 * 1024,
+    # Live subscriptions look for revoked tokens this often (seconds), besides the message.
+    "REVOCATION_CHECK_INTERVAL": 5.0,
+    # Public access tokens: the JWT "sub", and lifetimes in seconds.
+    "DEPLOYMENT_ID": "default",
+    "PUBLIC_TOKEN_LIFETIME": 15 * 60,
+    "MAX_PUBLIC_TOKEN_LIFETIME": 30 * 24 * 3600,
+    "WAITPOINT_TOKEN_LIFETIME": 24 * 3600,
 }
 
 

@@ -28,6 +28,24 @@ def demo_progress(payload, ctx):
     return {"steps": steps}
 
 
+@task(id="demo-stream")
+def demo_stream(payload, ctx):
+    """Streams each word of ``payload.text`` into the stream ``tokens``, like an LLM would."""
+    text = (payload or {}).get("text") or "The quick brown fox jumps over the lazy dog"
+    if not isinstance(text, str):
+        raise ValueError("payload.text must be a string")
+    delay = max(0.0, _number(payload, "delay", 0.05))
+
+    def words():
+        for word in text.split():
+            time.sleep(delay)
+            yield word
+
+    for _ in metadata.stream("tokens", words()):
+        pass
+    return {"text": text}
+
+
 @task(id="demo-fail")
 def demo_fail(payload, ctx):
     """Raises with ``payload.message``, so retries can be watched."""

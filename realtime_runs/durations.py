@@ -1,6 +1,8 @@
 """Durations as Trigger.dev writes them: "30s", "15m", "1h", "2d", "1w", "1h30m", or seconds."""
 
+import math
 import re
+from decimal import Decimal
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -12,6 +14,8 @@ def parse_duration(value) -> float:
     if isinstance(value, bool):
         raise ValueError("must be a duration like '30s', '15m', '1h', '2d', '1w' or seconds")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of seconds")
         if value < 0:
             raise ValueError("must not be negative")
         return float(value)
@@ -33,4 +37,5 @@ def format_duration(seconds: float) -> str:
         size = _UNITS[unit]
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    # Not "{:g}": it rounds to 6 digits and writes 1e-07, which parse_duration cannot read back.
+    return f"{Decimal(repr(float(seconds))).normalize():f}s"

@@ -16,3 +16,11 @@ def run_id() -> str:
 
 def batch_id() -> str:
     return make_id("batch")
+
+
+def token_id() -> str:
+    return make_id("tok", 24)
+
+
+def signing_key_id() -> str:
+    return make_id("key", 12)

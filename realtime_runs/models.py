@@ -296,3 +296,94 @@ class ApiKey(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+
+
+class SigningKey(models.Model):
+    """A key that signs public access tokens (HS256). The newest active one signs; every key
+    not yet retired still verifies, so rotating never breaks tokens already handed out.
+
+    Only a random salt is stored: the HMAC key is derived from it and SECRET_KEY, so a copy of
+    the database alone cannot mint tokens.
+    """
+
+    kid = models.CharField(primary_key=True, max_length=32, default=ids.signing_key_id)
+    salt = models.CharField(max_length=64, default=secrets.token_hex, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.kid
+
+    @property
+    def secret(self) -> bytes:
+        return hmac.new(
+            settings.SECRET_KEY.encode(), f"realtime_runs.jwt:{self.salt}".encode(), hashlib.sha256
+        ).digest()
+
+
+class AccessTokenQuerySet(models.QuerySet):
+    def active(self, now=None):
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now)
+
+
+class AccessToken(models.Model):
+    """The record of every public access token issued: for listing, audit and revocation."""
+
+    jti = models.CharField(primary_key=True, max_length=40)
+    kid = models.CharField(max_length=32)
+    scopes = models.JSONField(default=list)
+    issued_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    one_time = models.BooleanField(default=False)
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    issued_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    issued_by_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)
+    label = models.CharField(max_length=200, blank=True, default="")
+
+    objects = AccessTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-issued_at"]
+        indexes = [models.Index(fields=["expires_at"], name="token_expires")]
+
+    def __str__(self):
+        return self.jti
+
+    @property
+    def is_revoked(self):
+        return self.revoked_at is not None
+
+    def revoke(self):
+        """Refuse this token from now on; its live subscriptions end within seconds."""
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+            from realtime_runs.realtime.publish import announce_token_revoked
+
+            announce_token_revoked(self.jti)
+
+
+class StreamChunk(models.Model):
+    """One chunk of a run's stream: ``seq`` counts from 1 per (run, key), with no gaps."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="stream_chunks")
+    key = models.CharField(max_length=64)
+    seq = models.PositiveIntegerField()
+    data = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "key", "seq"], name="stream_chunk_unique")
+        ]
+        ordering = ["run", "key", "seq"]
+
+    def __str__(self):
+        return f"{self.run_id}/{self.key}#{self.seq}"

@@ -119,7 +119,7 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "realtime_runs.realtime.layers.InMemoryChannelLayer"}}
 
 # Celery (only used by the "celery" executor).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
@@ -165,6 +165,7 @@ LOGIN_URL = "admin:login"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "realtime_runs.api.authentication.SecretKeyAuthentication",
+        "realtime_runs.api.authentication.PublicTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["realtime_runs.api.permissions.IsSecretKeyOrStaff"],

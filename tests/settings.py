@@ -23,3 +23,7 @@ REALTIME_RUNS = {
 
 # Each test session uses its own Celery queue, so nothing from an earlier session is consumed.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault("CELERY_QUEUE", f"runs-test-{os.getpid()}")
+
+# Threads of the test process (database_sync_to_async, the publisher) must not keep
+# connections open past their work: the test database is dropped at the end of the session.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

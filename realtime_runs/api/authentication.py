@@ -1,6 +1,8 @@
 """Secret API keys: ``Authorization: Bearer rr_sk_…``."""
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import authentication, exceptions
 
 from realtime_runs.models import KEY_PREFIX, ApiKey
@@ -34,3 +36,47 @@ class SecretKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class SecretKeyScheme(OpenApiAuthenticationExtension):
+    """Documents the secret key in the OpenAPI schema (``Authorization: Bearer <key>``)."""
+
+    target_class = SecretKeyAuthentication
+    name = "secretKey"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(
+            header_name="Authorization", token_prefix=self.target.keyword
+        )
+
+
+class PublicTokenAuthentication(authentication.BaseAuthentication):
+    """Public access tokens (JWT) on the routes that take them: ``Authorization: Bearer <jwt>``.
+
+    ``request.auth`` becomes the verified token; each view checks its scopes.
+    """
+
+    def authenticate(self, request):
+        from realtime_runs import tokens
+
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        scheme, _, credential = header.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or credential.startswith(KEY_PREFIX) or not credential:
+            return None
+        if not tokens.looks_like_jwt(credential):
+            raise exceptions.AuthenticationFailed(
+                "Invalid credentials: neither a secret API key nor a public access token."
+            )
+        return (None, tokens.verify(credential))
+
+    def authenticate_header(self, request):
+        return "Bearer"
+
+
+class PublicTokenScheme(OpenApiAuthenticationExtension):
+    target_class = PublicTokenAuthentication
+    name = "publicAccessToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

@@ -15,6 +15,7 @@ class TriggerRequestSerializer(serializers.Serializer):
 class TriggerResponseSerializer(serializers.Serializer):
     id = serializers.CharField()
     isCached = serializers.BooleanField()
+    publicAccessToken = serializers.CharField(help_text="a JWT that may read this run")
 
 
 class BatchItemSerializer(serializers.Serializer):
@@ -30,6 +31,7 @@ class BatchRequestSerializer(serializers.Serializer):
 class BatchResponseSerializer(serializers.Serializer):
     id = serializers.CharField()
     runs = serializers.ListField(child=serializers.CharField())
+    publicAccessToken = serializers.CharField(help_text="a JWT that may read this batch")
 
 
 class RunErrorSerializer(serializers.Serializer):
@@ -102,3 +104,15 @@ class IdSerializer(serializers.Serializer):
 class ErrorSerializer(serializers.Serializer):
     error = serializers.CharField()
     code = serializers.CharField()
+
+
+class PublicTokenRequestSerializer(serializers.Serializer):
+    scopes = serializers.JSONField(
+        help_text='scope strings, or {"read": {"runs": ["run_…"], "tags": ["user-1"]}}'
+    )
+    expirationTime = serializers.JSONField(required=False, help_text="a duration (15m)")
+    oneTimeUse = serializers.BooleanField(required=False, default=False)
+
+
+class PublicTokenResponseSerializer(serializers.Serializer):
+    token = serializers.CharField()

@@ -12,4 +12,5 @@ urlpatterns = [
     path("v2/runs/<str:run_id>/cancel", views.cancel_run, name="cancel"),
     path("v1/runs/<str:run_id>/replay", views.replay_run, name="replay"),
     path("v1/runs/<str:run_id>/metadata", views.update_metadata, name="metadata"),
+    path("v1/auth/public-tokens", views.create_public_token, name="public-tokens"),
 ]

@@ -2,16 +2,18 @@
 
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 
-from realtime_runs import engine
+from realtime_runs import engine, tokens
 from realtime_runs.api import serializers as s
-from realtime_runs.durations import parse_duration
+from realtime_runs.api.permissions import SecretKeyStaffOrPublicToken, has_secret_key, public_token
+from realtime_runs.engine.options import parse_bounded_duration
 from realtime_runs.errors import InvalidInput
 from realtime_runs.models import Run, RunStatus
 
@@ -30,43 +32,77 @@ def _body(request, allowed):
     return data
 
 
+def _issuer(request):
+    return request.auth if has_secret_key(request) else None
+
+
 @extend_schema(
     request=s.TriggerRequestSerializer, responses={200: s.TriggerResponseSerializer, **ERRORS}
 )
 @api_view(["POST"])
+@permission_classes([SecretKeyStaffOrPublicToken])
 def trigger_task(request, task_id):
-    """Trigger a run of a task."""
+    """Trigger a run of a task (secret key, or a token with ``trigger:tasks:<taskId>``)."""
+    token = public_token(request)
+    if token and not tokens.can_trigger(token.scopes, task_id):
+        raise tokens.forbidden(token.scopes, f"trigger the task {task_id!r}")
     body = _body(request, ("payload", "options", "context"))
-    result = engine.trigger(task_id, body.get("payload"), body.get("options"))
-    return Response({"id": result.run.id, "isCached": result.is_cached})
+    with transaction.atomic():
+        if token:
+            token.consume()  # in the trigger's transaction: a failed trigger uses nothing up
+        result = engine.trigger(task_id, body.get("payload"), body.get("options"))
+        pat = tokens.create_token(
+            [f"read:runs:{result.run.id}"], issued_by_key=_issuer(request), label="trigger"
+        )
+    return Response({"id": result.run.id, "isCached": result.is_cached, "publicAccessToken": pat})
 
 
 @extend_schema(
     request=s.BatchRequestSerializer, responses={200: s.BatchResponseSerializer, **ERRORS}
 )
 @api_view(["POST"])
+@permission_classes([SecretKeyStaffOrPublicToken])
 def batch_trigger(request):
-    """Trigger a batch of runs, all or nothing."""
+    """Trigger a batch of runs, all or nothing (secret key, or ``batchTrigger:tasks:<id>``)."""
     body = _body(request, ("items",))
-    batch, results = engine.batch_trigger(body.get("items"))
-    return Response({"id": batch.id, "runs": [r.run.id for r in results]})
+    token = public_token(request)
+    if token:
+        items = body.get("items") if isinstance(body.get("items"), list) else []
+        task_ids = sorted({i.get("task") for i in items if isinstance(i, dict) and i.get("task")})
+        if not tokens.can_batch_trigger(token.scopes, task_ids):
+            raise tokens.forbidden(token.scopes, f"batch-trigger {', '.join(task_ids) or 'that'}")
+    with transaction.atomic():
+        if token:
+            token.consume()
+        batch, results = engine.batch_trigger(body.get("items"))
+        pat = tokens.create_token(
+            [f"read:batch:{batch.id}"], issued_by_key=_issuer(request), label="batch trigger"
+        )
+    return Response({"id": batch.id, "runs": [r.run.id for r in results], "publicAccessToken": pat})
 
 
 @extend_schema(responses={200: s.RunObjectSerializer, **ERRORS})
 @api_view(["GET"])
+@permission_classes([SecretKeyStaffOrPublicToken])
 def retrieve_run(request, run_id):
-    """The run object."""
-    return Response(engine.get_run(run_id).to_dict())
+    """The run object (secret key, or a token that may read the run)."""
+    run = engine.get_run(run_id)
+    token = public_token(request)
+    if token and not tokens.can_read_run(
+        token.scopes, run.id, run.tags, run.batch_id, run.task_identifier
+    ):
+        raise tokens.forbidden(token.scopes, f"read the run {run.id}")
+    return Response(run.to_dict())
 
 
-@extend_schema(responses={200: s.IdSerializer, **ERRORS})
+@extend_schema(request=None, responses={200: s.IdSerializer, **ERRORS})
 @api_view(["POST"])
 def cancel_run(request, run_id):
     """Cancel a run that has not finished (canceling a CANCELED run again is a no-op)."""
     return Response({"id": engine.cancel(run_id).id})
 
 
-@extend_schema(responses={200: s.IdSerializer, **ERRORS})
+@extend_schema(request=None, responses={200: s.IdSerializer, **ERRORS})
 @api_view(["POST"])
 def replay_run(request, run_id):
     """A new run with the same task, payload and tags."""
@@ -107,7 +143,10 @@ def _csv(value):
 
 
 def _when(name, value):
-    when = parse_datetime(value)
+    try:
+        when = parse_datetime(value)
+    except ValueError:  # well formed but not a real date-time, like month 13
+        when = None
     if when is None:
         raise InvalidInput({name: f"{value!r} is not an ISO 8601 date-time"})
     return when if timezone.is_aware(when) else timezone.make_aware(when)
@@ -164,7 +203,7 @@ def list_runs(request):
         )
     if "filter[createdAt][period]" in params:
         try:
-            seconds = parse_duration(params["filter[createdAt][period]"])
+            seconds = parse_bounded_duration(params["filter[createdAt][period]"])
         except ValueError as exc:
             raise InvalidInput({"filter[createdAt][period]": str(exc)}) from None
         runs = runs.filter(created_at__gte=timezone.now() - timedelta(seconds=seconds))
@@ -190,3 +229,28 @@ def list_runs(request):
             "pagination": {"next": page[-1].id if has_more else None},
         }
     )
+
+
+@extend_schema(
+    request=s.PublicTokenRequestSerializer,
+    responses={200: s.PublicTokenResponseSerializer, **ERRORS},
+)
+@api_view(["POST"])
+def create_public_token(request):
+    """Issue a public access token (for a browser) with the given scopes."""
+    body = _body(request, ("scopes", "expirationTime", "oneTimeUse"))
+    if "scopes" not in body:
+        raise InvalidInput({"scopes": 'is required, e.g. {"read": {"runs": ["run_…"]}}'})
+    one_time = body.get("oneTimeUse", False)
+    if not isinstance(one_time, bool):
+        raise InvalidInput({"oneTimeUse": "must be true or false"})
+    user = request.user if getattr(request.user, "is_authenticated", False) else None
+    token = tokens.create_token(
+        body["scopes"],
+        expiration_time=body.get("expirationTime"),
+        one_time=one_time,
+        issued_by_key=_issuer(request),
+        issued_by_user=user,
+        label="api",
+    )
+    return Response({"token": token})

@@ -37,8 +37,11 @@ class RunContext:
     # A local view of the metadata, with the operations not yet written to the database.
     metadata: dict = field(default_factory=dict)
     pending_ops: list = field(default_factory=list)
+    streams: dict = field(default_factory=dict)  # key → StreamWriter
     interrupted: str = ""  # the status that stopped this run (CANCELED, TIMED_OUT), or ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Held while pending operations are taken and written, so writes keep their order.
+    flush_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     last_flush: float = field(default_factory=time.monotonic, repr=False)
 
     @property
@@ -58,6 +61,18 @@ class RunContext:
                 self.metadata, operations, runs_settings.MAX_METADATA_BYTES
             )
             self.pending_ops.extend(operations)
+
+    def stream_writer(self, key):
+        from realtime_runs.engine.streams import StreamWriter, validate_key
+
+        if key not in self.streams:
+            validate_key(key)
+            self.streams[key] = StreamWriter(self.run_id, key)
+        return self.streams[key]
+
+    def flush_streams(self):
+        for writer in self.streams.values():
+            writer.flush()
 
     def take_pending(self):
         with self.lock:

@@ -78,10 +78,11 @@ def outside_event_loop(fn, *args, **kwargs):
     except RuntimeError:
         return fn(*args, **kwargs)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(_in_thread, fn, *args, **kwargs).result()
+        return pool.submit(run_in_thread, fn, *args, **kwargs).result()
 
 
-def _in_thread(fn, *args, **kwargs):
+def run_in_thread(fn, *args, **kwargs):
+    """Call ``fn`` in a helper thread, closing the database connection it opened."""
     try:
         return fn(*args, **kwargs)
     finally:
@@ -158,14 +159,17 @@ class Worker:
     def _run_attempt(self, run_id) -> str:
         now = timezone.now()
         mine = {"worker_id": self.id}
-        update_run(
+        # A move, not a plain update: a cancel may land between the claim and here, and a
+        # canceled run must stay canceled (a final status never changes).
+        if not move_run(
             run_id,
+            RunStatus.EXECUTING,
             where=mine,
-            status=RunStatus.EXECUTING,
             attempt_number=F("attempt_number") + 1,
             started_at=Coalesce(F("started_at"), Value(now)),
             base_cost_in_cents=runs_settings.BASE_COST_IN_CENTS,
-        )
+        ):
+            return "not-started"
         run = Run.objects.get(pk=run_id)
         try:
             task = get_task(run.task_identifier)
@@ -194,7 +198,11 @@ class Worker:
         output, error = None, None
         try:
             try:
-                attempt.in_user_code = True
+                with attempt.lock:
+                    attempt.in_user_code = True
+                # interrupt() injects nothing before user code starts; a cancel that came in
+                # that window only set ``interrupted``, so honour it here.
+                ctx.raise_if_interrupted()
                 with ctx:
                     output = self._call(task, attempt)
             finally:
@@ -213,7 +221,8 @@ class Worker:
             elapsed = time.monotonic() - started
             with self._lock:
                 self.running.pop(run_id, None)
-        return self._record(run, task, ctx, output, error, elapsed)
+        with ctx.flush_lock:  # after any flush the ticker is in the middle of
+            return self._record(run, task, ctx, output, error, elapsed)
 
     def _call(self, task, attempt):
         payload, ctx = attempt.ctx.payload, attempt.ctx
@@ -230,6 +239,12 @@ class Worker:
         return asyncio.run(main())
 
     def _record(self, run, task, ctx, output, error, elapsed) -> str:
+        try:
+            # Chunks are stored (and published) before the status that ends the run.
+            ctx.flush_streams()
+        except Exception as exc:
+            log.exception("stream chunks of %s not written", run.id)
+            error = error or exc
         ops = ctx.take_pending()
         if ctx.interrupted:
             # Already final (CANCELED, TIMED_OUT); keep what it wrote and its compute time.
@@ -370,12 +385,15 @@ class Worker:
         with self._lock:
             attempts = [a for rid, a in self.running.items() if only in (None, rid)]
         for attempt in attempts:
-            ops = attempt.ctx.take_pending()
-            if ops:
-                try:
-                    write_metadata(attempt.ctx.run_id, ops)
-                except (NotFound, Unprocessable, TooLarge) as exc:
-                    log.warning("metadata of %s not written: %s", attempt.ctx.run_id, exc)
+            # Taking and writing under one lock: the ticker and metadata.flush() both flush,
+            # and operations taken later must not be written before those taken earlier.
+            with attempt.ctx.flush_lock:
+                ops = attempt.ctx.take_pending()
+                if ops:
+                    try:
+                        write_metadata(attempt.ctx.run_id, ops)
+                    except (NotFound, Unprocessable, TooLarge) as exc:
+                        log.warning("metadata of %s not written: %s", attempt.ctx.run_id, exc)
 
     def heartbeat(self):
         """Touch the runs this worker holds; stop those that ended elsewhere or ran too long."""

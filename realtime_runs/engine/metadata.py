@@ -42,7 +42,7 @@ def parse_key(key: str) -> list:
 def _parent(root, parts, create):
     node = root
     for part, following in zip(parts, parts[1:], strict=False):
-        if isinstance(node, dict):
+        if isinstance(node, dict) and isinstance(part, str):
             if part not in node or not isinstance(node[part], dict | list):
                 if not create:
                     return None
@@ -55,8 +55,12 @@ def _parent(root, parts, create):
     return node
 
 
+# A list index ([0]) applies to lists only. On an object it would make an int key, which JSON
+# stores as "0": the stored metadata and the task's local copy would then disagree.
+
+
 def _get(node, part):
-    if isinstance(node, dict):
+    if isinstance(node, dict) and isinstance(part, str):
         return node.get(part)
     if isinstance(node, list) and isinstance(part, int) and part < len(node):
         return node[part]
@@ -64,7 +68,7 @@ def _get(node, part):
 
 
 def _put(node, part, value):
-    if isinstance(node, dict):
+    if isinstance(node, dict) and isinstance(part, str):
         node[part] = value
     elif isinstance(node, list) and isinstance(part, int):
         if part < len(node):
@@ -73,8 +77,12 @@ def _put(node, part, value):
             node.append(value)
 
 
+def _is_number(value):
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _number(value):
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    return value if _is_number(value) else 0
 
 
 def validate_operation(op):
@@ -94,11 +102,7 @@ def validate_operation(op):
     parse_key(op["key"])
     if kind in ("set", "append", "remove") and "value" not in op:
         raise InvalidInput({"value": f"{kind} needs a value"})
-    if (
-        kind in ("increment", "decrement")
-        and "value" in op
-        and not isinstance(op["value"], int | float)
-    ):
+    if kind in ("increment", "decrement") and "value" in op and not _is_number(op["value"]):
         raise InvalidInput({"value": f"{kind} takes a number"})
 
 
@@ -119,7 +123,7 @@ def apply_operation(metadata: dict, op: dict) -> dict:
     if kind == "set":
         _put(parent, last, value)
     elif kind == "delete":
-        if isinstance(parent, dict):
+        if isinstance(parent, dict) and isinstance(last, str):
             parent.pop(last, None)
         elif isinstance(parent, list) and isinstance(last, int) and last < len(parent):
             parent.pop(last)
@@ -151,7 +155,12 @@ def apply_operations(metadata: dict, operations, limit: int) -> dict:
 
 
 def check_size(metadata, limit):
-    size = len(json.dumps(metadata, separators=(",", ":")).encode())
+    """Raise InvalidInput unless ``metadata`` is strict JSON, TooLarge past ``limit`` bytes."""
+    try:
+        # allow_nan=False: NaN and Infinity are not JSON, and PostgreSQL refuses to store them.
+        size = len(json.dumps(metadata, separators=(",", ":"), allow_nan=False).encode())
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput({"metadata": f"must be JSON-serializable ({exc})"}) from None
     if size > limit:
         raise TooLarge(
             f"Metadata would be {size} bytes serialized; the limit is {limit} bytes.",

@@ -5,10 +5,12 @@ errors from the same definition the SDK uses.
 """
 
 import json
+import math
 from datetime import UTC, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from realtime_runs.conf import runs_settings
@@ -16,13 +18,34 @@ from realtime_runs.durations import format_duration, parse_duration
 from realtime_runs.engine.metadata import check_size
 from realtime_runs.errors import InvalidInput, TooLarge
 
+# The longest duration accepted (10 years). Far past any sensible delay or TTL, and well inside
+# what a datetime holds: without a bound, "99999999999w" or 1e400 overflowed when added to now.
+MAX_DURATION_SECONDS = 3650 * 24 * 3600
 
+
+def parse_bounded_duration(value) -> float:
+    """``parse_duration``, refusing infinite durations and those past MAX_DURATION_SECONDS."""
+    seconds = parse_duration(value)
+    if not math.isfinite(seconds) or seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"must be at most {format_duration(MAX_DURATION_SECONDS)} (10 years)")
+    return seconds
+
+
+_DURATION_SCHEMA = {
+    "oneOf": [
+        {"type": "string", "example": "30s", "description": "like 30s, 15m, 1h, 2d, 1w, 1h30m"},
+        {"type": "number", "description": "seconds"},
+    ]
+}
+
+
+@extend_schema_field(_DURATION_SCHEMA)
 class DurationField(serializers.Field):
     """ "30s", "15m", "1h", "2d", "1w" or seconds; validated to seconds (a float)."""
 
     def to_internal_value(self, data):
         try:
-            return parse_duration(data)
+            return parse_bounded_duration(data)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
 
@@ -30,12 +53,18 @@ class DurationField(serializers.Field):
         return format_duration(value)
 
 
+@extend_schema_field(
+    {"oneOf": [*_DURATION_SCHEMA["oneOf"], {"type": "string", "format": "date-time"}]}
+)
 class DelayField(DurationField):
     """A duration from now, or an ISO 8601 date-time; validated to an aware datetime."""
 
     def to_internal_value(self, data):
         if isinstance(data, str) and ("T" in data or "-" in data):
-            when = parse_datetime(data)
+            try:
+                when = parse_datetime(data)
+            except ValueError:  # well formed but not a real date-time, like month 13
+                when = None
             if when is None:
                 raise serializers.ValidationError(f"{data!r} is not an ISO 8601 date-time")
             if timezone.is_naive(when):
@@ -66,6 +95,14 @@ class TagsField(serializers.ListField):
         return tags
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "maxLength": 128},
+            {"type": "object", "properties": {"name": {"type": "string", "maxLength": 128}}},
+        ]
+    }
+)
 class QueueField(serializers.Field):
     """A queue name, or Trigger.dev's ``{"name": …}``."""
 

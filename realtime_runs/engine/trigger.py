@@ -35,12 +35,18 @@ def _validated(task_id, payload, options, prefix=""):
     return _Item(task_id, payload, validate_options(options, prefix=f"{prefix}options."))
 
 
-def _take_numbers(task_id, count):
-    """Reserve ``count`` run numbers for a task; the row lock also serializes idempotency checks."""
+def _lock_counter(task_id) -> int:
+    """Lock the task's counter row until commit and return its last number.
+
+    The lock also serializes idempotency checks of the task's runs.
+    """
     TaskCounter.objects.get_or_create(task_identifier=task_id)
-    counter = TaskCounter.objects.select_for_update().get(task_identifier=task_id)
-    TaskCounter.objects.filter(pk=task_id).update(last_number=F("last_number") + count)
-    return counter.last_number + 1
+    return TaskCounter.objects.select_for_update().get(task_identifier=task_id).last_number
+
+
+def _use_numbers(task_id, count):
+    if count:
+        TaskCounter.objects.filter(pk=task_id).update(last_number=F("last_number") + count)
 
 
 def _cached_run(task_id, key, now):
@@ -103,7 +109,8 @@ def _insert(items, batch=None, replayed_from=None):
         by_task.setdefault(item.task_id, []).append(index)
     new_runs = []
     for task_id, indexes in sorted(by_task.items()):
-        number = _take_numbers(task_id, len(indexes))
+        # Numbers go to new runs only: a trigger answered from an idempotency key uses none.
+        first = number = _lock_counter(task_id) + 1
         for index in indexes:
             item = items[index]
             key = item.options.get("idempotencyKey")
@@ -126,6 +133,7 @@ def _insert(items, batch=None, replayed_from=None):
             number += 1
             new_runs.append(run)
             results[index] = Triggered(run)
+        _use_numbers(task_id, number - first)
     Run.objects.bulk_create(new_runs)
     RunTag.objects.bulk_create([RunTag(run=run, name=tag) for run in new_runs for tag in run.tags])
     for run in new_runs:

@@ -1,7 +1,9 @@
 """Run metadata from inside a task (CONTRACT.md §1). Calls are coalesced into few writes."""
 
+import asyncio
+
 from realtime_runs.engine.context import current_context
-from realtime_runs.engine.execution import get_worker, outside_event_loop
+from realtime_runs.engine.execution import get_worker, outside_event_loop, run_in_thread
 
 
 def _ctx():
@@ -61,3 +63,38 @@ def flush():
     ctx = _ctx()
     ctx.raise_if_interrupted()
     outside_event_loop(get_worker().flush_metadata, ctx.run_id)
+
+
+def stream(key, iterable):
+    """Tee ``iterable`` (or an async iterable) into this run's stream ``key``.
+
+    Iterate what it returns: each chunk is yielded on as it passes, and stored durably (with a
+    ``seq``) in small batches, so subscribers with ``streams: true`` see it live.
+    """
+    ctx = _ctx()
+    writer = ctx.stream_writer(key)
+    if hasattr(iterable, "__aiter__"):
+        return _tee_async(ctx, writer, iterable)
+    return _tee(ctx, writer, iterable)
+
+
+def _tee(ctx, writer, iterable):
+    try:
+        for chunk in iterable:
+            ctx.raise_if_interrupted()
+            if writer.add(chunk):
+                outside_event_loop(writer.flush)
+            yield chunk
+    finally:
+        outside_event_loop(writer.flush)
+
+
+async def _tee_async(ctx, writer, iterable):
+    try:
+        async for chunk in iterable:
+            ctx.raise_if_interrupted()
+            if writer.add(chunk):
+                await asyncio.to_thread(run_in_thread, writer.flush)
+            yield chunk
+    finally:
+        await asyncio.to_thread(run_in_thread, writer.flush)
