@@ -2,7 +2,7 @@
 
 import importlib
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.utils.module_loading import autodiscover_modules
 
@@ -33,18 +33,41 @@ class RetryPolicy:
         return min(self.max_timeout, base)
 
 
+RETRY_OPTIONS = ("factor", "min_timeout", "max_timeout", "randomize")
+
+
+def retry_policy(options) -> RetryPolicy:
+    """A RetryPolicy from Trigger.dev-style options (unknown keys are ignored)."""
+    return RetryPolicy(
+        **{key: float(options[key]) for key in RETRY_OPTIONS[:3] if key in options},
+        randomize=bool(options.get("randomize", True)),
+    )
+
+
 @dataclass(frozen=True)
 class Task:
     id: str
     fn: object
     max_attempts: int | None = None
     max_duration: float | None = None
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # The task's own retry options, as (key, value) pairs; the rest come from the settings.
+    retry_options: tuple = ()
     queue: str = ""
 
     @property
     def is_async(self):
         return inspect.iscoroutinefunction(self.fn)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The task's retry options over REALTIME_RUNS["DEFAULT_RETRY"].
+
+        Read when a retry is scheduled, not at registration: tasks are registered at import,
+        and the setting must apply to them all the same.
+        """
+        from realtime_runs.conf import runs_settings
+
+        return retry_policy({**runs_settings.DEFAULT_RETRY, **dict(self.retry_options)})
 
     def __call__(self, payload, ctx):
         return self.fn(payload, ctx)
@@ -70,13 +93,10 @@ def task(id, *, max_attempts=None, max_duration=None, retry=None, queue=""):  # 
         max_attempts = retry.pop("max_attempts")
     if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
         raise ValueError("max_attempts must be a whole number of at least 1")
-    unknown = set(retry) - {"factor", "min_timeout", "max_timeout", "randomize"}
+    unknown = set(retry) - set(RETRY_OPTIONS)
     if unknown:
         raise ValueError(f"unknown retry option(s): {', '.join(sorted(unknown))}")
-    policy = RetryPolicy(
-        **{key: float(value) for key, value in retry.items() if key != "randomize"},
-        randomize=bool(retry.get("randomize", True)),
-    )
+    retry_policy(retry)  # bad values fail here, at registration
 
     def register(fn):
         definition = Task(
@@ -84,7 +104,7 @@ def task(id, *, max_attempts=None, max_duration=None, retry=None, queue=""):  # 
             fn=fn,
             max_attempts=max_attempts,
             max_duration=parse_duration(max_duration) if max_duration is not None else None,
-            retry=policy,
+            retry_options=tuple(sorted(retry.items())),
             queue=queue,
         )
         existing = _registry.get(id)

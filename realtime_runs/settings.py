@@ -96,7 +96,9 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "db.sqlite3",
+            # RUNS_SQLITE_PATH names another file: the browser tests point the Daphne server
+            # they start at pytest's test database with it.
+            "NAME": Path(os.environ.get("RUNS_SQLITE_PATH") or DATA_DIR / "db.sqlite3"),
             "OPTIONS": {
                 # Worker threads write concurrently: take the write lock at BEGIN and wait
                 # for it, instead of failing with "database is locked" on upgrade.
@@ -162,6 +164,10 @@ WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "admin:login"
 
+# A trigger's payload may be 3 MiB (CONTRACT.md §3): let such bodies through to the API, which
+# applies its own limits per field. 16 MiB also bounds a whole batch's body.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "realtime_runs.api.authentication.SecretKeyAuthentication",
@@ -169,6 +175,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["realtime_runs.api.permissions.IsSecretKeyOrStaff"],
+    # JSON only: a form-encoded body would turn payloads into strings without a word.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "realtime_runs.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,

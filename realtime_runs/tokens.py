@@ -84,6 +84,8 @@ def validate_scope(scope):
         raise InvalidInput({"scopes": f"{scope!r} is not a string"})
     if scope in SPECIALS:
         return
+    if "\x00" in scope:  # PostgreSQL's JSON cannot store it: refuse it here, not with a 500
+        raise InvalidInput({"scopes": f"{scope!r} contains a NUL character"})
     parts = scope.split(":", 2)
     if (
         len(parts) < 2

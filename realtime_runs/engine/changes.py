@@ -31,7 +31,10 @@ def update_run(run_id, where=None, **fields) -> bool:
 
 def move_run(run_id, status, *, from_statuses=None, where=None, **fields) -> bool:
     """Move the run to ``status`` if the lifecycle allows it from where the run is now."""
-    allowed = from_statuses if from_statuses is not None else sources_of(status)
+    allowed = sources_of(status)
+    if from_statuses is not None:
+        # Narrow, never widen: no caller can move a run along an edge the lifecycle lacks.
+        allowed = [source for source in from_statuses if source in allowed]
     return update_run(
         run_id, where={"status__in": allowed, **(where or {})}, status=status, **fields
     )

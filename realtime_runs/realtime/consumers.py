@@ -1,41 +1,18 @@
 """The websocket endpoint ``/realtime/v1/ws`` (CONTRACT.md §4): many subscriptions a socket.
 
-Thin on purpose: the protocol's rules are in ``subscriptions``, the scope checks in
-``tokens``; this class joins groups, reads snapshots and relays what a subscription may see.
+Thin on purpose: a Session holds the subscriptions and the rules; this class checks frames
+(size, rate, JSON) and hands them on.
 """
 
-import asyncio
 import json
-import logging
-from collections import defaultdict
-from datetime import UTC, datetime
 from urllib.parse import urlparse
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http.request import validate_host
-from django.utils import timezone
 
-from realtime_runs import tokens
-from realtime_runs.conf import runs_settings
-from realtime_runs.errors import RunsError
-from realtime_runs.models import AccessToken, Batch, Run
-from realtime_runs.realtime import groups as g
-from realtime_runs.realtime.publish import dumps
-from realtime_runs.realtime.subscriptions import (
-    MAX_MESSAGE_BYTES,
-    MAX_SUBSCRIPTIONS,
-    SNAPSHOT_LIMIT,
-    FloodGate,
-    ProtocolError,
-    Subscription,
-    parse_subscribe,
-    run_frame,
-    stream_frame,
-)
-
-log = logging.getLogger(__name__)
+from realtime_runs.realtime.session import Session
+from realtime_runs.realtime.subscriptions import MAX_MESSAGE_BYTES, FloodGate, ProtocolError
 
 
 def same_site(scope) -> bool:
@@ -47,285 +24,59 @@ def same_site(scope) -> bool:
     return validate_host(host, settings.ALLOWED_HOSTS)
 
 
-# -- database reads (each one small query, off the event loop) ------------------------------
-
-
-@database_sync_to_async
-def verify_token(token):
-    return tokens.verify(token)
-
-
-@database_sync_to_async
-def run_facts(run_id):
-    return Run.objects.filter(pk=run_id).values("id", "tags", "batch_id", "task_identifier").first()
-
-
-@database_sync_to_async
-def batch_exists(batch_id):
-    return Batch.objects.filter(pk=batch_id).exists()
-
-
-@database_sync_to_async
-def snapshot(sub: Subscription):
-    """The runs a new subscription starts with: (run dict, JSON text) pairs."""
-    if sub.kind == "run":
-        runs = Run.objects.filter(pk=sub.target)
-    elif sub.kind == "batch":
-        runs = Run.objects.filter(batch_id=sub.target).order_by("created_at")
-    else:
-        runs = Run.objects.all()
-        for tag in sub.target:
-            runs = runs.with_tag(tag)
-        created_after = datetime.fromtimestamp(sub.created_after, tz=UTC)
-        runs = runs.filter(created_at__gte=created_after)
-        if sub.statuses:
-            runs = runs.filter(status__in=sub.statuses)
-        runs = runs.order_by("-created_at")[:SNAPSHOT_LIMIT]
-    out = []
-    for run in runs:
-        data = run.to_dict()
-        out.append((data, dumps(data)))
-    return out
-
-
-@database_sync_to_async
-def stored_chunks(run_id, since):
-    from realtime_runs.engine.streams import chunks_since
-
-    return [(c.key, c.seq, dumps(c.data)) for c in chunks_since(run_id, since)]
-
-
-@database_sync_to_async
-def revoked_among(jtis):
-    return set(
-        AccessToken.objects.filter(jti__in=jtis, revoked_at__isnull=False).values_list(
-            "jti", flat=True
-        )
-    )
-
-
 class RealtimeConsumer(AsyncWebsocketConsumer):
     async def connect(self):
-        self.subs: dict[str, Subscription] = {}
-        self.members: dict[str, set[str]] = defaultdict(set)  # group → subscription ids
-        self.timers: dict[str, asyncio.Task] = {}
-        self.flood = FloodGate()
         user = self.scope.get("user")
-        self.staff = bool(
-            user and user.is_authenticated and user.is_staff and same_site(self.scope)
+        is_staff = bool(user and user.is_authenticated and user.is_staff)
+        self.flood = FloodGate()
+        self.session = Session(
+            self.send,
+            self.channel_layer,
+            self.channel_name,
+            staff=is_staff and same_site(self.scope),
         )
         await self.accept()
-        self.watchdog = asyncio.create_task(self._recheck_revocations())
 
     async def disconnect(self, code):
-        if hasattr(self, "watchdog"):
-            self.watchdog.cancel()
-        for timer in getattr(self, "timers", {}).values():
-            timer.cancel()
-        for group in list(getattr(self, "members", {})):
-            await self.channel_layer.group_discard(group, self.channel_name)
-
-    # -- client messages -------------------------------------------------------------------
+        if hasattr(self, "session"):
+            await self.session.close()
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is None:
-            return await self.error("invalid", "send JSON text frames")
+            return await self.session.error("invalid", "send JSON text frames")
         if len(text_data) > MAX_MESSAGE_BYTES or len(text_data.encode()) > MAX_MESSAGE_BYTES:
-            return await self.error("invalid", f"messages are at most {MAX_MESSAGE_BYTES} bytes")
+            return await self.session.error(
+                "invalid", f"messages are at most {MAX_MESSAGE_BYTES} bytes"
+            )
         if not self.flood.allow():
-            return await self.error("rate_limited", "too many messages; slow down")
+            return await self.session.error("rate_limited", "too many messages; slow down")
         try:
             message = json.loads(text_data)
         except ValueError:
-            return await self.error("invalid", "not JSON")
+            return await self.session.error("invalid", "not JSON")
         if not isinstance(message, dict):
-            return await self.error("invalid", "a message is a JSON object")
+            return await self.session.error("invalid", "a message is a JSON object")
         kind = message.get("type")
-        if kind == "ping":
-            return await self.send('{"type":"pong"}')
-        if kind == "subscribe":
-            try:
-                return await self.subscribe(message)
-            except ProtocolError as exc:
-                return await self.error(exc.code, exc.message, exc.sub_id)
-        if kind == "unsubscribe":
-            sub_id = message.get("id")
-            if sub_id not in self.subs:
-                return await self.error("not_found", f"no subscription {sub_id!r}", sub_id)
-            return await self.end(sub_id)
-        await self.error(
-            "invalid",
-            "type is one of subscribe, unsubscribe, ping",
-            message.get("id") if isinstance(message.get("id"), str) else None,
-        )
+        sub_id = message.get("id") if isinstance(message.get("id"), str) else None
+        try:
+            if kind == "ping":
+                await self.send('{"type":"pong"}')
+            elif kind == "subscribe":
+                await self.session.subscribe(message)
+            elif kind == "unsubscribe":
+                await self.session.unsubscribe(sub_id)
+            else:
+                raise ProtocolError("invalid", "type is subscribe, unsubscribe or ping", sub_id)
+        except ProtocolError as exc:
+            await self.session.error(exc.code, exc.message, exc.sub_id)
 
-    async def subscribe(self, message):
-        sub = parse_subscribe(message)
-        if sub.id in self.subs:
-            raise ProtocolError("invalid", f"subscription id {sub.id!r} is in use", sub.id)
-        if len(self.subs) >= MAX_SUBSCRIPTIONS:
-            raise ProtocolError("invalid", f"at most {MAX_SUBSCRIPTIONS} subscriptions", sub.id)
-        token = message.get("token")
-        if token is not None:
-            try:
-                sub.token = await verify_token(token)
-            except RunsError as exc:
-                code = "token_expired" if exc.code == "token_expired" else "unauthorized"
-                raise ProtocolError(code, exc.message, sub.id) from None
-        elif not self.staff:
-            raise ProtocolError(
-                "unauthorized", "a public access token is required in subscribe", sub.id
-            )
-        await self.authorize(sub)
-        # Join the live feed first, then read the current state: a change committed in between
-        # arrives live as well, and the version check drops whichever copy comes second.
-        for group in self.groups_for(sub):
-            self.members[group].add(sub.id)
-            await self.channel_layer.group_add(group, self.channel_name)
-        self.subs[sub.id] = sub
-        await self.send(dumps({"type": "subscribed", "id": sub.id}))
-        if sub.token is not None:
-            self.timers[sub.id] = asyncio.create_task(self._expire(sub))
-        for data, text in await snapshot(sub):
-            await self.deliver(sub, data["id"], data["version"], data["status"], text, data)
-            if sub.id not in self.subs:
-                return
-        if sub.kind == "run" and sub.streams:
-            for key, seq, chunk in await stored_chunks(sub.target, sub.since_streams):
-                await self.send_chunk(sub, sub.target, key, seq, chunk)
-
-    async def authorize(self, sub):
-        held = sub.token.scopes if sub.token is not None else None
-        if sub.kind == "run":
-            facts = await run_facts(sub.target)
-            if facts is None:
-                raise ProtocolError("not_found", f"no run {sub.target!r}", sub.id)
-            allowed = held is None or tokens.can_read_run(
-                held, facts["id"], facts["tags"], facts["batch_id"], facts["task_identifier"]
-            )
-        elif sub.kind == "batch":
-            if not await batch_exists(sub.target):
-                raise ProtocolError("not_found", f"no batch {sub.target!r}", sub.id)
-            allowed = held is None or tokens.can_read_batch(held, sub.target)
-        else:
-            allowed = held is None or tokens.can_read_tags(held, sub.target)
-        if not allowed:
-            what = f"read {sub.kind} {sub.target}"
-            raise ProtocolError("forbidden", tokens.forbidden(held, what).message, sub.id)
-
-    def groups_for(self, sub):
-        if sub.kind == "run":
-            groups = [g.run_group(sub.target)]
-        elif sub.kind == "batch":
-            groups = [g.batch_group(sub.target)]
-        else:
-            groups = [g.tag_group(sub.target[0])]  # AND of tags: one group, then filter
-        if sub.token is not None:
-            groups.append(g.token_group(sub.token.jti))
-        return groups
-
-    # -- sending ---------------------------------------------------------------------------
-
-    async def error(self, code, message, sub_id=None):
-        frame = {"type": "error", "code": code, "message": message}
-        if sub_id is not None:
-            frame["id"] = sub_id
-        await self.send(dumps(frame))
-
-    async def deliver(self, sub, run_id, version, status, text, data=None):
-        if not sub.is_new(run_id, version):
-            if sub.ends_with(status):
-                await self.complete(sub)
-            return
-        if sub.skip_columns and data is None:
-            data = json.loads(text)
-        await self.send(run_frame(sub.id, text, data, sub.skip_columns))
-        if sub.ends_with(status):
-            await self.complete(sub)
-
-    async def complete(self, sub):
-        if sub.streams:
-            # Chunks are stored before the final status: send any the feed has not brought.
-            for key, seq, chunk in await stored_chunks(sub.target, self._seen(sub)):
-                await self.send_chunk(sub, sub.target, key, seq, chunk)
-        await self.send(dumps({"type": "complete", "id": sub.id}))
-        await self.end(sub.id, notify=False)
-
-    def _seen(self, sub):
-        seen = dict(sub.since_streams)
-        seen.update({key: seq for (_, key), seq in sub.seqs.items()})
-        return seen
-
-    async def send_chunk(self, sub, run_id, key, seq, chunk_json):
-        fresh, _ = sub.next_chunks(run_id, key, [(seq, chunk_json)])
-        if fresh:
-            await self.send(stream_frame(sub.id, run_id, key, seq, chunk_json))
-            sub.sent_chunk(run_id, key, seq)
-
-    async def end(self, sub_id, notify=False, code=None, message=None):
-        sub = self.subs.pop(sub_id, None)
-        if sub is None:
-            return
-        timer = self.timers.pop(sub_id, None)
-        if timer is not None and timer is not asyncio.current_task():
-            timer.cancel()
-        for group in self.groups_for(sub):
-            members = self.members.get(group)
-            if members is not None:
-                members.discard(sub_id)
-                if not members:
-                    del self.members[group]
-                    await self.channel_layer.group_discard(group, self.channel_name)
-        if notify:
-            await self.error(code, message, sub_id)
-
-    # -- layer events ----------------------------------------------------------------------
+    # Channel-layer events, named after their "type".
 
     async def run_changed(self, event):
-        for sub in list(self.subs.values()):
-            if sub.covers(event):
-                await self.deliver(
-                    sub, event["run_id"], event["version"], event["status"], event["json"]
-                )
+        await self.session.on_run_changed(event)
 
     async def run_stream(self, event):
-        run_id, key = event["run_id"], event["stream"]
-        for sub in list(self.subs.values()):
-            if sub.kind != "run" or sub.target != run_id or not sub.streams:
-                continue
-            fresh, gap = sub.next_chunks(run_id, key, [tuple(c) for c in event["chunks"]])
-            if gap:  # the layer dropped something: the table has it
-                fresh = [
-                    (s, c) for k, s, c in await stored_chunks(run_id, self._seen(sub)) if k == key
-                ]
-            for seq, chunk in fresh:
-                await self.send_chunk(sub, run_id, key, seq, chunk)
+        await self.session.on_stream(event)
 
     async def token_revoked(self, event):
-        for sub in list(self.subs.values()):
-            if sub.token is not None and sub.token.jti == event["jti"]:
-                await self.end(
-                    sub.id, notify=True, code="unauthorized", message="The token was revoked."
-                )
-
-    # -- timers ----------------------------------------------------------------------------
-
-    async def _expire(self, sub):
-        delay = (sub.token.expires_at - timezone.now()).total_seconds()
-        await asyncio.sleep(max(0.0, delay))
-        if self.subs.get(sub.id) is sub:
-            await self.end(
-                sub.id,
-                notify=True,
-                code="token_expired",
-                message="The token expired: subscribe again with a fresh one and since.",
-            )
-
-    async def _recheck_revocations(self):
-        """The revocation message may be lost (the layer is at-most-once): check the table."""
-        while True:
-            await asyncio.sleep(runs_settings.REVOCATION_CHECK_INTERVAL)
-            jtis = {s.token.jti for s in self.subs.values() if s.token is not None}
-            if jtis:
-                for jti in await revoked_among(jtis):
-                    await self.token_revoked({"jti": jti})
+        await self.session.on_token_revoked(event)

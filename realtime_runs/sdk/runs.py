@@ -3,6 +3,11 @@
 from realtime_runs import engine
 from realtime_runs.engine.execution import outside_event_loop
 from realtime_runs.models import Run
+from realtime_runs.sdk.subscriptions import (  # noqa: F401  (the SDK's names)
+    subscribe_to_batch,
+    subscribe_to_run,
+    subscribe_to_runs_with_tag,
+)
 from realtime_runs.sdk.tasks import RunHandle
 
 
