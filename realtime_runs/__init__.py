@@ -5,7 +5,7 @@ tasks, runs, metadata``). They load lazily, because this package is also the Dja
 settings import it before the app registry is ready.
 """
 
-_SDK = {"task", "tasks", "runs", "metadata", "auth", "AbortTaskRunError"}
+_SDK = {"task", "tasks", "runs", "metadata", "auth", "wait", "AbortTaskRunError"}
 
 __all__ = sorted(_SDK)
 

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from realtime_runs import engine
 from realtime_runs.errors import RunsError
-from realtime_runs.models import ApiKey, Batch, Run, RunTag
+from realtime_runs.models import AccessToken, ApiKey, Batch, Run, RunTag, SigningKey
 
 
 class RunTagInline(admin.TabularInline):
@@ -74,3 +74,33 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for api_key in queryset:
             api_key.revoke()
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(admin.ModelAdmin):
+    """Every public access token issued: who issued it, what it may do, and revocation."""
+
+    list_display = ["jti", "label", "issued_at", "expires_at", "one_time", "used_at", "revoked_at"]
+    list_filter = ["one_time", "label"]
+    search_fields = ["jti", "label"]
+    readonly_fields = [f.name for f in AccessToken._meta.fields]
+    actions = ["revoke_tokens"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke_tokens(self, request, queryset):
+        for token in queryset.filter(revoked_at__isnull=True):
+            token.revoke()
+        self.message_user(request, "Revoked; their live subscriptions end within seconds.")
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(admin.ModelAdmin):
+    list_display = ["kid", "created_at", "retired_at"]
+    readonly_fields = ["kid", "created_at", "retired_at"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False  # rotate with manage.py rotate_signing_key

@@ -54,6 +54,8 @@ DEFAULTS = {
     "PUBLIC_TOKEN_LIFETIME": 15 * 60,
     "MAX_PUBLIC_TOKEN_LIFETIME": 30 * 24 * 3600,
     "WAITPOINT_TOKEN_LIFETIME": 24 * 3600,
+    # Where this deployment is reached from outside: wait tokens' callback URLs start with it.
+    "PUBLIC_URL": "http://127.0.0.1:8000",
 }
 
 

@@ -6,7 +6,7 @@ Off with ``REALTIME_RUNS["DEMO_TASKS"] = False`` (env ``RUNS_DEMO_TASKS=0``).
 import time
 
 from realtime_runs.registry import task
-from realtime_runs.sdk import metadata
+from realtime_runs.sdk import metadata, wait
 
 
 def _number(payload, key, default, kind=float):
@@ -50,3 +50,15 @@ def demo_stream(payload, ctx):
 def demo_fail(payload, ctx):
     """Raises with ``payload.message``, so retries can be watched."""
     raise RuntimeError((payload or {}).get("message") or "demo-fail failed, as asked")
+
+
+@task(id="demo-approval")
+def demo_approval(payload, ctx):
+    """Waits for a person to approve: completes with ``{"approved": …}`` or times out."""
+    token = wait.create_token(timeout=(payload or {}).get("timeout", "1h"), tags=["approval"])
+    metadata.set("waitTokenId", token.id)
+    result = wait.for_token(token)
+    if not result.ok:
+        return {"approved": False, "timedOut": True}
+    output = result.output if isinstance(result.output, dict) else {}
+    return {"approved": bool(output.get("approved"))}

@@ -24,3 +24,7 @@ def token_id() -> str:
 
 def signing_key_id() -> str:
     return make_id("key", 12)
+
+
+def waitpoint_id() -> str:
+    return make_id("waitpoint")

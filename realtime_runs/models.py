@@ -164,6 +164,14 @@ class Run(models.Model):
     worker_id = models.CharField(max_length=128, blank=True, default="")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     handed_off_at = models.DateTimeField(null=True, blank=True)
+    # Durable waits: what a WAITING run waits for, and how far its replay has come.
+    waiting_for = models.ForeignKey(
+        "WaitToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="waiters"
+    )
+    waiting_key = models.CharField(max_length=300, blank=True, default="")
+    wake_at = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    replay_marks = models.JSONField(default=dict, blank=True)
 
     objects = RunQuerySet.as_manager()
 
@@ -387,3 +395,98 @@ class StreamChunk(models.Model):
 
     def __str__(self):
         return f"{self.run_id}/{self.key}#{self.seq}"
+
+
+class WaitTokenStatus(models.TextChoices):
+    WAITING = "WAITING"
+    COMPLETED = "COMPLETED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+class WaitTokenQuerySet(models.QuerySet):
+    def waiting(self):
+        return self.filter(status=WaitTokenStatus.WAITING)
+
+    def with_tag(self, tag):
+        return self.filter(tag_rows__name=tag)
+
+
+class WaitToken(models.Model):
+    """A waitpoint a run can wait on until someone (or its timeout) completes it."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=ids.waitpoint_id)
+    status = models.CharField(
+        max_length=12, choices=WaitTokenStatus.choices, default=WaitTokenStatus.WAITING
+    )
+    tags = models.JSONField(default=list, blank=True)
+    idempotency_key = models.CharField(max_length=2048, blank=True, default="")
+    idempotency_hash = models.CharField(max_length=64, blank=True, default="")
+    idempotency_key_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    timeout_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    # Who completed it, for the approval inbox: a staff user, an API key or a token's jti.
+    completed_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    completed_by_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)
+    completed_by_token = models.CharField(max_length=40, blank=True, default="")
+    created_by_run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="created_wait_tokens"
+    )
+
+    objects = WaitTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "timeout_at"], name="waittoken_timeout"),
+            models.Index(
+                fields=["idempotency_hash"],
+                name="waittoken_idempotency",
+                condition=~Q(idempotency_hash=""),
+            ),
+        ]
+
+    def __str__(self):
+        return self.id
+
+    @property
+    def is_completed(self):
+        return self.status != WaitTokenStatus.WAITING
+
+
+class WaitTokenTag(models.Model):
+    token = models.ForeignKey(WaitToken, on_delete=models.CASCADE, related_name="tag_rows")
+    name = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token", "name"], name="waittoken_tag_unique")
+        ]
+        indexes = [models.Index(fields=["name", "token"], name="waittoken_tag_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class RunStep(models.Model):
+    """The recorded result of a durable call of a run (a step, a wait, a token it created).
+
+    When a run resumes, its task function is called again and each such call returns what is
+    recorded here instead of doing its work again.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    key = models.CharField(max_length=300)
+    result = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="run_step_unique")]
+        ordering = ["run", "created_at", "id"]
+
+    def __str__(self):
+        return f"{self.run_id}/{self.key}"

@@ -137,6 +137,7 @@ REALTIME_RUNS = {
     "INLINE_WORKERS": int(os.environ.get("RUNS_INLINE_WORKERS", "4")),
     "DEMO_TASKS": env_bool("RUNS_DEMO_TASKS", True),
     "TASK_MODULES": env_list("RUNS_TASK_MODULES", ""),
+    "PUBLIC_URL": os.environ.get("RUNS_PUBLIC_URL", "http://127.0.0.1:8000"),
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -27,10 +27,10 @@ from django.utils import timezone
 from realtime_runs import ids
 from realtime_runs.conf import runs_settings
 from realtime_runs.engine.changes import move_run, update_run
-from realtime_runs.engine.context import RunContext, RunInterrupted
+from realtime_runs.engine.context import RunContext, RunInterrupted, RunSuspended
 from realtime_runs.engine.metadata import apply_operations
 from realtime_runs.errors import NotFound, TooLarge, Unprocessable
-from realtime_runs.models import FINAL_STATUSES, Run, RunStatus
+from realtime_runs.models import FINAL_STATUSES, Run, RunStatus, RunStep
 from realtime_runs.registry import TaskNotFound, get_task
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,11 @@ class Worker:
             )
         )
         if not claimed:
-            return "not-claimed"
+            # A run waking from wait.for_duration arrives here at its time: wake it, and the
+            # hand-off that follows claims it.
+            from realtime_runs.engine.waits import wake_due
+
+            return "woken" if wake_due(run_id) else "not-claimed"
         from realtime_runs.engine.changes import announce
 
         announce(run_id)
@@ -165,7 +169,12 @@ class Worker:
             run_id,
             RunStatus.EXECUTING,
             where=mine,
-            attempt_number=F("attempt_number") + 1,
+            # A run going on after a wait continues its attempt; anything else starts one.
+            attempt_number=Case(
+                When(suspended_at__isnull=False, then=F("attempt_number")),
+                default=F("attempt_number") + 1,
+            ),
+            suspended_at=None,
             started_at=Coalesce(F("started_at"), Value(now)),
             base_cost_in_cents=runs_settings.BASE_COST_IN_CENTS,
         ):
@@ -187,6 +196,9 @@ class Worker:
             is_test=run.is_test,
             max_attempts=max_attempts,
             metadata=dict(run.metadata),
+            worker_id=self.id,
+            journal=dict(RunStep.objects.filter(run_id=run.id).values_list("key", "result")),
+            marks=dict(run.replay_marks),
         )
         attempt = Attempt(ctx=ctx, thread_id=threading.get_ident(), is_async=task.is_async)
         if run.max_duration:
@@ -195,7 +207,7 @@ class Worker:
             self.running[run_id] = attempt
         self._ensure_ticker()
         started = time.monotonic()
-        output, error = None, None
+        output, error, suspended = None, None, False
         try:
             try:
                 with attempt.lock:
@@ -212,6 +224,8 @@ class Worker:
                         _raise_in_thread(attempt.thread_id, None)
         except RunInterrupted:
             pass
+        except RunSuspended:
+            suspended = True
         except asyncio.CancelledError as exc:
             if not ctx.interrupted:
                 error = exc
@@ -222,6 +236,9 @@ class Worker:
             with self._lock:
                 self.running.pop(run_id, None)
         with ctx.flush_lock:  # after any flush the ticker is in the middle of
+            if suspended:
+                self._account(run_id, ctx.take_pending(), elapsed)
+                return "waiting"
             return self._record(run, task, ctx, output, error, elapsed)
 
     def _call(self, task, attempt):

@@ -25,15 +25,20 @@ def _dumps(value):
 class StreamWriter:
     """Buffers one stream's chunks; ``flush`` writes them with the next ``seq`` numbers."""
 
-    def __init__(self, run_id, key):
+    def __init__(self, run_id, key, replayed=0):
         self.run_id = run_id
         self.key = key
+        self.produced = 0  # chunks the task passed through this attempt
+        self.replayed = replayed  # ...of which the first ones were stored before a wait
         self.buffer: list[tuple[object, str]] = []
         self.next_seq = None
         self.last_flush = time.monotonic()
 
     def add(self, chunk) -> bool:
         """Buffer a chunk; True when the buffer is due to be flushed."""
+        self.produced += 1
+        if self.produced <= self.replayed:
+            return False  # stored before the run waited; replay passes it on, once
         try:
             text = _dumps(chunk)
         except (TypeError, ValueError) as exc:

@@ -90,6 +90,10 @@ def sweep(now=None, requeue_after=None) -> dict:
             if outcome == "recovered":
                 executor.submit(run.id)
 
+    from realtime_runs.engine.waits import sweep_waits
+
+    counts.update(sweep_waits(now))
+
     # Hand-offs can be lost (a broker restart, a process that died before its on_commit).
     requeue_after = runs_settings.REQUEUE_AFTER if requeue_after is None else requeue_after
     lost = Run.objects.ready(now).filter(

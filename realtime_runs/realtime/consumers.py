@@ -20,7 +20,12 @@ def same_site(scope) -> bool:
     origin = dict(scope.get("headers", [])).get(b"origin")
     if origin is None:
         return True
-    host = urlparse(origin.decode("latin-1")).hostname or ""
+    try:
+        host = urlparse(origin.decode("latin-1")).hostname or ""
+    except ValueError:  # e.g. "http://[::1": not an origin of ours
+        return False
+    if ":" in host:  # an IPv6 address, which ALLOWED_HOSTS spells in brackets
+        host = f"[{host}]"
     return validate_host(host, settings.ALLOWED_HOSTS)
 
 

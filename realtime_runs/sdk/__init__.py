@@ -2,6 +2,6 @@
 
 from realtime_runs.engine.execution import AbortTaskRunError
 from realtime_runs.registry import task
-from realtime_runs.sdk import auth, metadata, runs, tasks
+from realtime_runs.sdk import auth, metadata, runs, tasks, wait
 
-__all__ = ["AbortTaskRunError", "auth", "metadata", "runs", "task", "tasks"]
+__all__ = ["AbortTaskRunError", "auth", "metadata", "runs", "task", "tasks", "wait"]

@@ -1,6 +1,7 @@
 """Triggering tasks from Python: ``tasks.trigger`` and ``tasks.batch_trigger``."""
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from realtime_runs import engine
 from realtime_runs.engine.execution import outside_event_loop
@@ -44,11 +45,25 @@ class RunHandle:
 
         return runs.retrieve(self.id)
 
+    @cached_property
+    def public_access_token(self) -> str:
+        """A token that may read this run (15 minutes), minted on first use."""
+        from realtime_runs.sdk import auth
+
+        return auth.create_public_token({"read": {"runs": [self.id]}})
+
 
 @dataclass
 class BatchHandle:
     id: str
     runs: list[RunHandle] = field(default_factory=list)
+
+    @cached_property
+    def public_access_token(self) -> str:
+        """A token that may read this batch's runs (15 minutes), minted on first use."""
+        from realtime_runs.sdk import auth
+
+        return auth.create_public_token({"read": {"batch": [self.id]}})
 
 
 def trigger(task_id, payload=None, **options) -> RunHandle:
