@@ -53,3 +53,34 @@ def run_to_dict(run, skip_columns=()):
     for column in skip_columns:
         data.pop(column, None)
     return data
+
+
+def wait_token_to_dict(token, base_url):
+    """A wait token as the API shows it (Trigger.dev's waitpoint token shape)."""
+    from realtime_runs.engine.waits import callback_path
+
+    if token.completed_by_user_id:
+        completed_by = {"type": "user", "id": token.completed_by_user_id,
+                        "name": token.completed_by_user.get_username()}
+    elif token.completed_by_key_id:
+        completed_by = {"type": "apiKey", "id": token.completed_by_key_id,
+                        "name": token.completed_by_key.name}
+    elif token.completed_by_token:
+        completed_by = {"type": "publicAccessToken", "id": token.completed_by_token}
+    else:
+        completed_by = None
+    return {
+        "id": token.id,
+        "url": base_url.rstrip("/") + callback_path(token.id),
+        "status": token.status,
+        "tags": list(token.tags),
+        "idempotencyKey": token.idempotency_key or None,
+        "idempotencyKeyExpiresAt": isoformat(token.idempotency_key_expires_at),
+        "timeoutAt": isoformat(token.timeout_at),
+        "createdAt": isoformat(token.created_at),
+        "completedAt": isoformat(token.completed_at),
+        "output": token.output,
+        "error": token.error,
+        "outputIsError": token.error is not None,
+        "completedBy": completed_by,
+    }

@@ -116,3 +116,47 @@ class PublicTokenRequestSerializer(serializers.Serializer):
 
 class PublicTokenResponseSerializer(serializers.Serializer):
     token = serializers.CharField()
+
+
+class WaitTokenCreateSerializer(serializers.Serializer):
+    timeout = serializers.JSONField(required=False, help_text='a duration, e.g. "1h"')
+    idempotencyKey = serializers.CharField(required=False)
+    idempotencyKeyTTL = serializers.JSONField(required=False, help_text="a duration")
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class WaitTokenCreatedSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    url = serializers.URLField(help_text="POST any JSON here to complete the token with it")
+    isCached = serializers.BooleanField()
+    publicAccessToken = serializers.CharField(help_text="write:waitpoints:<id>, 24 hours")
+
+
+class WaitTokenSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    url = serializers.URLField()
+    status = serializers.ChoiceField(choices=["WAITING", "COMPLETED", "TIMED_OUT"])
+    tags = serializers.ListField(child=serializers.CharField())
+    idempotencyKey = serializers.CharField(allow_null=True)
+    idempotencyKeyExpiresAt = serializers.DateTimeField(allow_null=True)
+    timeoutAt = serializers.DateTimeField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    completedAt = serializers.DateTimeField(allow_null=True)
+    output = serializers.JSONField(allow_null=True)
+    error = serializers.DictField(allow_null=True)
+    outputIsError = serializers.BooleanField()
+    completedBy = serializers.DictField(allow_null=True)
+
+
+class WaitTokenListSerializer(serializers.Serializer):
+    data = WaitTokenSerializer(many=True)
+    pagination = PaginationSerializer()
+
+
+class WaitTokenCompleteSerializer(serializers.Serializer):
+    data = serializers.JSONField(help_text="the output the waiting run gets")
+
+
+class WaitTokenCompletedSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    alreadyCompleted = serializers.BooleanField()

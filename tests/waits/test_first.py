@@ -18,3 +18,29 @@ def test_demo_approval_waits_then_completes_after_approval(worker):
     assert run.output == {"approved": True}
     assert run.attempt_number == 1
     assert wait.complete_token(token_id, {"approved": False})["alreadyCompleted"] is True
+
+
+def test_rest_completion_with_a_write_token_resumes_the_run(worker, api):
+    from rest_framework.test import APIClient
+
+    handle = tasks.trigger("demo-approval", {"timeout": "1h"})
+    wait_for_status(handle.id, RunStatus.WAITING)
+    token_id = wait_for(lambda: runs.retrieve(handle.id).metadata.get("waitTokenId"))
+    other = wait.create_token(timeout="1h")
+    browser = APIClient()
+    browser.credentials(HTTP_AUTHORIZATION=f"Bearer {other.public_access_token}")
+    url = f"/api/v1/waitpoints/tokens/{token_id}/complete"
+    refused = browser.post(url, {"data": {"approved": True}}, format="json")
+    assert refused.status_code == 403, refused.json()
+    mine = wait.TokenHandle(token_id)
+    browser.credentials(HTTP_AUTHORIZATION=f"Bearer {mine.public_access_token}")
+    missing = browser.post(url, {"approved": True}, format="json")
+    assert missing.status_code == 400 and "data" in missing.json()["fields"]
+    assert runs.retrieve(handle.id).status == RunStatus.WAITING
+    done = browser.post(url, {"data": {"approved": True}}, format="json")
+    assert done.json() == {"success": True, "alreadyCompleted": False}
+    run = wait_for_status(handle.id, RunStatus.COMPLETED)
+    assert run.output == {"approved": True}
+    shown = api.get(f"/api/v1/waitpoints/tokens/{token_id}").json()
+    assert shown["status"] == "COMPLETED" and shown["output"] == {"approved": True}
+    assert shown["completedBy"]["type"] == "publicAccessToken"
