@@ -21,8 +21,10 @@ DEFAULTS = {
     "HEARTBEAT_TIMEOUT": 30.0,
     # How often the sweep promotes due DELAYED runs, expires, times out and recovers runs.
     "SWEEP_INTERVAL": 1.0,
-    # A QUEUED run older than this whose hand-off seems lost is handed off again.
-    "REQUEUE_AFTER": 30.0,
+    # A ready run not claimed this long after its hand-off is handed off again. Celery keeps
+    # its messages (acks_late), so this only catches hand-offs lost before reaching the broker;
+    # a short value would flood a busy queue with duplicates (harmless, but not free).
+    "REQUEUE_AFTER": 300.0,
     # Metadata written inside a run is coalesced into one write per this many seconds.
     "METADATA_FLUSH_INTERVAL": 0.25,
     # Metadata stays writable this long after a run finishes.

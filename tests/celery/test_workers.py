@@ -93,3 +93,33 @@ def test_two_workers_execute_every_attempt_exactly_once(own_workers, tmp_path):
     assert set(per_run) == ids
     assert set(per_run.values()) == {1}, "an attempt ran twice"
     assert len({pid for _, _, pid in lines}) > 1, "both workers took part"
+
+
+def test_a_waiting_run_holds_no_worker_slot(own_workers, tmp_path):
+    from realtime_runs.sdk import runs, wait
+
+    own_workers("single", concurrency=1)
+    approval = tasks.trigger("demo-approval", {"timeout": "1h"})
+    wait_for_status(approval.id, RunStatus.WAITING)
+    ledger = tmp_path / "ledger"
+    other = tasks.trigger("test-ledger", {"ledger": str(ledger)})
+    wait_for_status(other.id, RunStatus.COMPLETED)  # the only slot was free
+    token_id = runs.retrieve(approval.id).metadata["waitTokenId"]
+    assert runs.retrieve(approval.id).status == RunStatus.WAITING
+    wait.complete_token(token_id, {"approved": True})
+    assert wait_for_status(approval.id, RunStatus.COMPLETED).output == {"approved": True}
+
+
+def test_killing_and_restarting_the_worker_while_a_run_waits_changes_nothing(own_workers):
+    from realtime_runs.sdk import runs, wait
+
+    first = own_workers("before")
+    approval = tasks.trigger("demo-approval", {"timeout": "1h"})
+    wait_for_status(approval.id, RunStatus.WAITING)
+    token_id = wait_for(lambda: runs.retrieve(approval.id).metadata.get("waitTokenId"))
+    first.kill()
+    own_workers("after")
+    wait.complete_token(token_id, {"approved": False})
+    run = wait_for_status(approval.id, RunStatus.COMPLETED)
+    assert run.output == {"approved": False}
+    assert run.attempt_number == 1

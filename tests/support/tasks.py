@@ -4,7 +4,7 @@ import asyncio
 import os
 import time
 
-from realtime_runs import metadata, task
+from realtime_runs import metadata, task, wait
 from realtime_runs.sdk import AbortTaskRunError
 
 FAST_RETRY = {"min_timeout": 0.05, "max_timeout": 0.2, "factor": 2, "randomize": False}
@@ -88,3 +88,37 @@ def metadata_task(payload, ctx):
 @task(id="test-big-output")
 def big_output(payload, ctx):
     return "x" * (3 * 1024 * 1024 + 1)
+
+
+@task(id="test-durable", max_attempts=1)
+def durable(payload, ctx):
+    """Does durable work before and after a wait; the ledger counts what really ran."""
+    metadata.increment("counter")
+    ctx.step("side-effect", lambda: _append(payload["ledger"], f"step {ctx.run_id}"))
+    for _ in metadata.stream("words", iter(["a", "b"])):
+        pass
+    token = wait.create_token(timeout=payload.get("timeout", "1h"))
+    metadata.set("token", token.id)
+    _append(payload["ledger"], f"body {ctx.run_id}")  # outside any step: runs again
+    result = wait.for_token(token)
+    metadata.increment("counter")
+    for _ in metadata.stream("words", iter(["c"])):
+        pass
+    return {"ok": result.ok, "output": result.output, "error": result.error}
+
+
+@task(id="test-naps", max_attempts=1)
+def naps(payload, ctx):
+    """Waits several times for a duration; returns when each wait ended."""
+    woke = []
+    for index, seconds in enumerate(payload["naps"]):
+        woke.append(ctx.step(f"before-{index}", time.time))
+        wait.for_duration(seconds)
+    woke.append(ctx.step("end", time.time))
+    return {"times": woke}
+
+
+def _append(path, line):
+    with open(path, "a") as out:
+        out.write(line + "\n")
+    return line
