@@ -123,6 +123,12 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "realtime_runs.realtime.layers.InMemoryChannelLayer"}}
 
+# The cache holds the API's rate-limit counters: shared through Redis when there is one.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+
 # Celery (only used by the "celery" executor).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "realtime_runs")
@@ -180,6 +186,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "realtime_runs.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["realtime_runs.api.throttling.CredentialRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"credential": os.environ.get("RUNS_API_RATE", "1200/min")},
     "UNAUTHENTICATED_USER": None,
 }
 
