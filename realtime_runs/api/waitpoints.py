@@ -64,6 +64,7 @@ LIST_PARAMS = {
 )
 @extend_schema(
     methods=["GET"],
+    operation_id="v1_waitpoints_tokens_list",
     description="Wait tokens, newest first, with filters and cursor paging.",
     parameters=[
         OpenApiParameter(
