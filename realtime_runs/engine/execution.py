@@ -274,7 +274,7 @@ class Worker:
                 error = AbortTaskRunError(str(exc))
         if error is None:
             done = self._finish(run, RunStatus.COMPLETED, output=output, ops=ops, elapsed=elapsed)
-            return "completed" if done else "lost"
+            return "completed" if done else self._lost(run, ops, elapsed)
         retryable = not isinstance(error, AbortTaskRunError) and not ctx.is_last_attempt
         if retryable:
             delay = task.retry.delay(ctx.attempt, random.random())
@@ -284,11 +284,17 @@ class Worker:
 
                 get_executor().submit(run.id, retry_at)
                 return "retrying"
-            return "lost"
+            return self._lost(run, ops, elapsed)
         done = self._finish(
             run, RunStatus.FAILED, error=error_object(error), ops=ops, elapsed=elapsed
         )
-        return "failed" if done else "lost"
+        return "failed" if done else self._lost(run, ops, elapsed)
+
+    def _lost(self, run, ops, elapsed):
+        """The run ended elsewhere (canceled, timed out) as its task finished: still count
+        the compute time and keep what the attempt wrote."""
+        self._account(run.id, ops, elapsed)
+        return "lost"
 
     def _cost_fields(self, run, elapsed):
         duration_ms = run.duration_ms + round(elapsed * 1000)

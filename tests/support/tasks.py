@@ -122,3 +122,14 @@ def _append(path, line):
     with open(path, "a") as out:
         out.write(line + "\n")
     return line
+
+
+@task(id="test-ends-elsewhere", max_attempts=1)
+def ends_elsewhere(payload, ctx):
+    """Its run is canceled by someone else just as it finishes (no interrupt reaches it)."""
+    from realtime_runs.engine.changes import move_run
+
+    metadata.set("wrote", True)
+    time.sleep(0.05)
+    move_run(ctx.run_id, "CANCELED")
+    return {"ignored": True}

@@ -155,7 +155,10 @@ class InlineExecutor(Executor):
         for run in held.only(
             "id", "status", "worker_id", "attempt_number", "max_attempts", "task_identifier"
         ):
-            pid = int(run.worker_id.split(":")[2])
+            try:
+                pid = int(run.worker_id.split(":")[2])
+            except (IndexError, ValueError):
+                continue  # not a worker id this code wrote: the heartbeat timeout handles it
             if pid != os.getpid() and not _alive(pid) and recover(run, now) == "recovered":
                 self.submit(run.id)
 
