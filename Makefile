@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test test-embedded test-scaled services lint bench
+.PHONY: install run test test-embedded test-scaled services browser lint bench
 
 install: $(VENV)/.installed
 
@@ -31,7 +31,7 @@ run: install
 
 # Install, then run the whole suite twice: on the embedded default, and scaled out on
 # PostgreSQL + Redis with real Celery worker processes.
-test: install services lint test-embedded test-scaled
+test: install services browser lint test-embedded test-scaled
 
 test-embedded: install
 	$(BIN)/pytest -m "not celery"
@@ -46,6 +46,10 @@ lint: install
 # Start PostgreSQL and Redis where they are installed but down (CI's machine, a laptop).
 services:
 	@bash scripts/services.sh
+
+# Install Debian's Chromium for tests/browser where it is missing (needs root and apt-get).
+browser:
+	@bash scripts/browser.sh
 
 bench: install
 	bash bench/run.sh

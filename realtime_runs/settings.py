@@ -209,6 +209,7 @@ LOGGING = {
         "realtime_runs": {
             "handlers": ["console"],
             "level": os.environ.get("RUNS_LOG_LEVEL", "INFO"),
+            "propagate": False,  # Daphne's root handler would print each line again
         },
     },
 }

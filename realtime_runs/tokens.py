@@ -4,9 +4,10 @@ A scope is ``action:type[:id]``; the id is everything after the second colon, so
 may contain colons themselves. ``read:all`` and ``admin`` are the two specials.
 """
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime
 
 import jwt
 from django.db import transaction
@@ -191,12 +192,15 @@ def create_token(
     lifetime = expiry_seconds(expiration_time)
     key = signing_key()
     now = timezone.now()
+    # The record expires when the JWT does (``exp`` is whole seconds), so that every check
+    # (REST, a subscription's timer) ends the token at the same moment.
+    exp = math.ceil(now.timestamp() + lifetime)
     record = AccessToken.objects.create(
         jti=ids.token_id(),
         kid=key.kid,
         scopes=flat,
         issued_at=now,
-        expires_at=now + timedelta(seconds=lifetime),
+        expires_at=datetime.fromtimestamp(exp, tz=UTC),
         one_time=one_time,
         issued_by_user=issued_by_user,
         issued_by_key=issued_by_key,
@@ -207,7 +211,7 @@ def create_token(
         "pub": True,
         "scopes": flat,
         "iat": int(now.timestamp()),
-        "exp": int(record.expires_at.timestamp()),
+        "exp": exp,
         "jti": record.jti,
     }
     if one_time:

@@ -166,13 +166,16 @@ def complete_token(request, token_id):
     if token and not access_tokens.can_complete_waitpoint(token.scopes, token_id):
         raise access_tokens.forbidden(token.scopes, f"complete the wait token {token_id}")
     body = request.data
-    if isinstance(body, dict) and "data" not in body:
+    if not isinstance(body, dict):
+        raise InvalidInput({"body": 'must be a JSON object: {"data": <the output>}'})
+    if "data" not in body:
         raise InvalidInput(
             {
                 "data": 'is required: send {"data": <the output>}, e.g. {"data": {"approved": '
                 "true}}; the body itself is not the output"
             }
         )
+    _body(request, ("data",))
     waits.get_token(token_id)
     return _complete(request, token_id, body["data"])
 

@@ -174,6 +174,8 @@ class Session:
         return groups
 
     async def unsubscribe(self, sub_id):
+        if not isinstance(sub_id, str):
+            raise ProtocolError("invalid", "unsubscribe needs the id of a subscription")
         if sub_id not in self.subs:
             raise ProtocolError("not_found", f"no subscription {sub_id!r}", sub_id)
         await self.end(sub_id)

@@ -44,3 +44,11 @@ def test_rest_completion_with_a_write_token_resumes_the_run(worker, api):
     shown = api.get(f"/api/v1/waitpoints/tokens/{token_id}").json()
     assert shown["status"] == "COMPLETED" and shown["output"] == {"approved": True}
     assert shown["completedBy"]["type"] == "publicAccessToken"
+
+
+@pytest.mark.parametrize("body", [[1, 2], "approved", 7])
+def test_completing_with_a_body_that_is_not_an_object_is_a_400(api, body):
+    token = wait.create_token()
+    response = api.post(f"/api/v1/waitpoints/tokens/{token.id}/complete", body, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "invalid"
+    assert wait.retrieve_token(token.id).status == "WAITING"
