@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from realtime_runs import ids
 from realtime_runs.conf import runs_settings
-from realtime_runs.engine.changes import move_run, update_run
+from realtime_runs.engine.changes import announce, move_run, update_run
 from realtime_runs.engine.context import RunContext, RunInterrupted, RunSuspended
 from realtime_runs.engine.metadata import apply_operations
 from realtime_runs.errors import NotFound, TooLarge, Unprocessable
@@ -133,31 +133,31 @@ class Worker:
             finished_at=now,
         ):
             return "expired"
-        claimed = (
-            Run.objects.ready(now)
-            .filter(pk=run_id)
-            .filter(Q(expire_at__isnull=True) | Q(expire_at__gt=now))
-            .update(
-                worker_id=self.id,
-                heartbeat_at=now,
-                ready_at=None,
-                status=Case(
-                    When(status=RunStatus.QUEUED, then=Value(RunStatus.DEQUEUED)),
-                    default=F("status"),
-                ),
-                version=F("version") + 1,
-                updated_at=now,
+        with transaction.atomic():
+            claimed = (
+                Run.objects.ready(now)
+                .filter(pk=run_id)
+                .filter(Q(expire_at__isnull=True) | Q(expire_at__gt=now))
+                .update(
+                    worker_id=self.id,
+                    heartbeat_at=now,
+                    ready_at=None,
+                    status=Case(
+                        When(status=RunStatus.QUEUED, then=Value(RunStatus.DEQUEUED)),
+                        default=F("status"),
+                    ),
+                    version=F("version") + 1,
+                    updated_at=now,
+                )
             )
-        )
+            if claimed:
+                announce(Run.objects.get(pk=run_id))
         if not claimed:
             # A run waking from wait.for_duration arrives here at its time: wake it, and the
             # hand-off that follows claims it.
             from realtime_runs.engine.waits import wake_due
 
             return "woken" if wake_due(run_id) else "not-claimed"
-        from realtime_runs.engine.changes import announce
-
-        announce(run_id)
         return self._run_attempt(run_id)
 
     def _run_attempt(self, run_id) -> str:

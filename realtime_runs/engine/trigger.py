@@ -137,7 +137,7 @@ def _insert(items, batch=None, replayed_from=None):
     Run.objects.bulk_create(new_runs)
     RunTag.objects.bulk_create([RunTag(run=run, name=tag) for run in new_runs for tag in run.tags])
     for run in new_runs:
-        announce(run.id)
+        announce(run)
         if run.status == RunStatus.QUEUED:
             hand_off(run.id)
     return results

@@ -96,12 +96,10 @@ class Publisher:
                     self._pending -= 1
                     self._idle.notify_all()
 
-    def publish_run(self, run_id):
-        run = Run.objects.filter(pk=run_id).first()
-        if run is None:
-            return
+    def publish_run(self, run: Run):
+        """Send the run as a change left it (serialized once) to every group it concerns."""
         with self._lock:
-            # A change read after a later one committed carries the later version: send it once.
+            # Two announcements of one version (never expected, but cheap to refuse): send once.
             if self._sent_versions.get(run.id, 0) >= run.version:
                 return
             self._sent_versions[run.id] = run.version
@@ -116,9 +114,9 @@ publisher = Publisher()
 
 
 @receiver(run_changed, dispatch_uid="realtime_runs.publish_run_changed")
-def publish_run_changed(sender, run_id, **kwargs):
+def publish_run_changed(sender, run, **kwargs):
     """Send a run's new state to everyone watching it (called after commit)."""
-    publisher.publish_run(run_id)
+    publisher.publish_run(run)
 
 
 def publish_stream_chunks(run_id, key, chunks):
