@@ -327,7 +327,9 @@ def test_tampered_read_token_is_401(api):
 
 def batch(client, tasks):
     return client.post(
-        BATCH, {"items": [{"task": t, "payload": {"i": i}} for i, t in enumerate(tasks)]}, format="json"
+        BATCH,
+        {"items": [{"task": t, "payload": {"i": i}} for i, t in enumerate(tasks)]},
+        format="json",
     )
 
 
@@ -357,9 +359,7 @@ def test_batch_trigger_token_needs_every_task_of_the_batch():
 
 
 def test_a_trigger_token_does_not_batch_trigger_and_the_reverse():
-    assert_error(
-        batch(bearer(auth.create_trigger_public_token("test-echo")), ["test-echo"]), 403
-    )
+    assert_error(batch(bearer(auth.create_trigger_public_token("test-echo")), ["test-echo"]), 403)
     assert_error(trigger(bearer(auth.create_batch_trigger_public_token("test-echo"))), 403)
     assert not Run.objects.exists()
 
