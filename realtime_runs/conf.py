@@ -51,6 +51,8 @@ DEFAULTS = {
     "MAX_STREAM_CHUNK_BYTES": 1024 * 1024,
     # Live subscriptions look for revoked tokens this often (seconds), besides the message.
     "REVOCATION_CHECK_INTERVAL": 5.0,
+    # ...and compare the versions of the runs they follow with the table this often.
+    "RESYNC_INTERVAL": 30.0,
     # Public access tokens: the JWT "sub", and lifetimes in seconds.
     "DEPLOYMENT_ID": "default",
     "PUBLIC_TOKEN_LIFETIME": 15 * 60,

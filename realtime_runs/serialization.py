@@ -60,11 +60,17 @@ def wait_token_to_dict(token, base_url):
     from realtime_runs.engine.waits import callback_path
 
     if token.completed_by_user_id:
-        completed_by = {"type": "user", "id": token.completed_by_user_id,
-                        "name": token.completed_by_user.get_username()}
+        completed_by = {
+            "type": "user",
+            "id": token.completed_by_user_id,
+            "name": token.completed_by_user.get_username(),
+        }
     elif token.completed_by_key_id:
-        completed_by = {"type": "apiKey", "id": token.completed_by_key_id,
-                        "name": token.completed_by_key.name}
+        completed_by = {
+            "type": "apiKey",
+            "id": token.completed_by_key_id,
+            "name": token.completed_by_key.name,
+        }
     elif token.completed_by_token:
         completed_by = {"type": "publicAccessToken", "id": token.completed_by_token}
     else:

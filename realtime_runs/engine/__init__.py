@@ -24,7 +24,8 @@ __all__ = [
 
 def get_run(run_id) -> Run:
     """The run, or NotFound (404)."""
-    run = Run.objects.filter(pk=run_id).first() if isinstance(run_id, str) else None
+    usable = isinstance(run_id, str) and "\x00" not in run_id  # PostgreSQL refuses NUL
+    run = Run.objects.filter(pk=run_id).first() if usable else None
     if run is None:
         raise NotFound(f"No run with the id {run_id!r}.", code="run_not_found")
     return run

@@ -8,7 +8,6 @@ holds, writes their metadata (coalesced), and stops those that were canceled or 
 import asyncio
 import concurrent.futures
 import ctypes
-import json
 import logging
 import os
 import random
@@ -28,8 +27,9 @@ from realtime_runs import ids
 from realtime_runs.conf import runs_settings
 from realtime_runs.engine.changes import announce, move_run, update_run
 from realtime_runs.engine.context import RunContext, RunInterrupted, RunSuspended
+from realtime_runs.engine.jsonvalue import strict_json, without_nul
 from realtime_runs.engine.metadata import apply_operations
-from realtime_runs.errors import NotFound, TooLarge, Unprocessable
+from realtime_runs.errors import InvalidInput, NotFound, TooLarge, Unprocessable
 from realtime_runs.models import FINAL_STATUSES, Run, RunStatus, RunStep
 from realtime_runs.registry import TaskNotFound, get_task
 
@@ -42,9 +42,9 @@ class AbortTaskRunError(Exception):
 
 def error_object(exc: BaseException) -> dict:
     return {
-        "message": str(exc) or type(exc).__name__,
+        "message": without_nul(str(exc) or type(exc).__name__),
         "name": type(exc).__name__,
-        "stackTrace": "".join(traceback.format_exception(exc)),
+        "stackTrace": without_nul("".join(traceback.format_exception(exc))),
     }
 
 
@@ -459,7 +459,13 @@ def _apply_leniently(metadata, ops):
 
 
 def _check_output(output):
-    size = len(json.dumps(output, separators=(",", ":"), allow_nan=False).encode())
+    try:
+        size = len(strict_json(output, "output").encode())
+    except InvalidInput as exc:
+        raise ValueError(
+            f"The task returned an output that cannot be stored: {exc.message}"
+        ) from None
+
     if size > runs_settings.MAX_PAYLOAD_BYTES:
         raise ValueError(
             f"The task returned {size} bytes of output; the limit is "

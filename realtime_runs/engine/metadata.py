@@ -6,9 +6,9 @@ replace). Keys that start with ``$.`` are JSON paths (``$.steps[0].done``).
 """
 
 import copy
-import json
 import re
 
+from realtime_runs.engine.jsonvalue import strict_json
 from realtime_runs.errors import InvalidInput, TooLarge
 
 OPERATION_TYPES = {
@@ -156,11 +156,7 @@ def apply_operations(metadata: dict, operations, limit: int) -> dict:
 
 def check_size(metadata, limit):
     """Raise InvalidInput unless ``metadata`` is strict JSON, TooLarge past ``limit`` bytes."""
-    try:
-        # allow_nan=False: NaN and Infinity are not JSON, and PostgreSQL refuses to store them.
-        size = len(json.dumps(metadata, separators=(",", ":"), allow_nan=False).encode())
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput({"metadata": f"must be JSON-serializable ({exc})"}) from None
+    size = len(strict_json(metadata, "metadata").encode())
     if size > limit:
         raise TooLarge(
             f"Metadata would be {size} bytes serialized; the limit is {limit} bytes.",

@@ -4,7 +4,6 @@ A DRF serializer does the field-by-field work, so the REST API gets OpenAPI docs
 errors from the same definition the SDK uses.
 """
 
-import json
 import math
 from datetime import UTC, timedelta
 
@@ -15,6 +14,7 @@ from rest_framework import serializers
 
 from realtime_runs.conf import runs_settings
 from realtime_runs.durations import format_duration, parse_duration
+from realtime_runs.engine.jsonvalue import strict_json
 from realtime_runs.engine.metadata import check_size
 from realtime_runs.errors import InvalidInput, TooLarge
 
@@ -185,10 +185,7 @@ def validate_options(options, prefix="options.") -> dict:
 
 def check_payload(payload, field="payload"):
     """Raise unless ``payload`` is JSON and within MAX_PAYLOAD_BYTES."""
-    try:
-        size = len(json.dumps(payload, separators=(",", ":"), allow_nan=False).encode())
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput({field: f"must be JSON-serializable ({exc})"}) from None
+    size = len(strict_json(payload, field).encode())
     if size > runs_settings.MAX_PAYLOAD_BYTES:
         raise TooLarge(
             f"The {field} is {size} bytes serialized; the limit is "

@@ -5,7 +5,6 @@ buffered and written in small batches (one INSERT per batch), then published aft
 late or reconnecting readers catch up from the table.
 """
 
-import json
 import time
 from functools import partial
 
@@ -14,12 +13,9 @@ from django.db.models import Max
 
 from realtime_runs.conf import runs_settings
 from realtime_runs.engine.changes import update_run
+from realtime_runs.engine.jsonvalue import strict_json
 from realtime_runs.errors import InvalidInput, TooLarge
 from realtime_runs.models import Run, StreamChunk
-
-
-def _dumps(value):
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class StreamWriter:
@@ -39,12 +35,7 @@ class StreamWriter:
         self.produced += 1
         if self.produced <= self.replayed:
             return False  # stored before the run waited; replay passes it on, once
-        try:
-            text = _dumps(chunk)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(
-                {"chunk": f"a stream chunk must be JSON-serializable ({exc})"}
-            ) from None
+        text = strict_json(chunk, "chunk")
         if len(text.encode()) > runs_settings.MAX_STREAM_CHUNK_BYTES:
             raise TooLarge(
                 f"A chunk of stream {self.key!r} is {len(text.encode())} bytes; the limit is "

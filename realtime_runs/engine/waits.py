@@ -21,6 +21,7 @@ from realtime_runs.conf import runs_settings
 from realtime_runs.durations import format_duration
 from realtime_runs.engine.changes import move_run
 from realtime_runs.engine.executors import get_executor, hand_off
+from realtime_runs.engine.jsonvalue import strict_json
 from realtime_runs.engine.options import DurationField, TagsField
 from realtime_runs.errors import InvalidInput, NotFound
 from realtime_runs.models import (
@@ -86,7 +87,8 @@ def _validate(field, value, name):
 
 
 def get_token(token_id) -> WaitToken:
-    token = WaitToken.objects.filter(pk=token_id).first() if isinstance(token_id, str) else None
+    usable = isinstance(token_id, str) and "\x00" not in token_id
+    token = WaitToken.objects.filter(pk=token_id).first() if usable else None
     if token is None:
         raise NotFound(f"No wait token with the id {token_id!r}.", code="waitpoint_not_found")
     return token
@@ -100,7 +102,11 @@ def create_token(
     timeout_s = _validate(DurationField(), timeout, "timeout") if timeout is not None else None
     tags = _validate(TagsField(), tags, "tags") if tags is not None else []
     key = idempotency_key or ""
-    if not isinstance(key, str) or len(key) > runs_settings.MAX_IDEMPOTENCY_KEY_LENGTH:
+    if (
+        not isinstance(key, str)
+        or "\x00" in key
+        or len(key) > runs_settings.MAX_IDEMPOTENCY_KEY_LENGTH
+    ):
         raise InvalidInput(
             {
                 "idempotencyKey": "must be a string of at most "
@@ -139,6 +145,7 @@ def complete_token(
 ) -> tuple[WaitToken, bool]:
     """Complete a token and resume the runs waiting on it: (token, was it already complete)."""
     now = timezone.now()
+    strict_json(output, "data")
     with transaction.atomic():
         token = WaitToken.objects.select_for_update().filter(pk=token_id).first()
         if token is None:

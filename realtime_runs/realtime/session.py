@@ -7,6 +7,7 @@ with. The protocol's rules for a single subscription are in ``subscriptions``.
 
 import asyncio
 import json
+import time
 from collections import defaultdict
 from datetime import UTC, datetime
 
@@ -70,6 +71,20 @@ def snapshot(sub: Subscription):
 
 
 @database_sync_to_async
+def run_versions(run_ids):
+    return dict(Run.objects.filter(pk__in=run_ids).values_list("id", "version"))
+
+
+@database_sync_to_async
+def runs_by_id(run_ids):
+    out = []
+    for run in Run.objects.filter(pk__in=run_ids):
+        data = run.to_dict()
+        out.append((data, dumps(data)))
+    return out
+
+
+@database_sync_to_async
 def stored_chunks(run_id, since):
     from realtime_runs.engine.streams import chunks_since
 
@@ -94,7 +109,7 @@ class Session:
         self.subs: dict[str, Subscription] = {}
         self.members: dict[str, set[str]] = defaultdict(set)  # group → subscription ids
         self.timers: dict[str, asyncio.Task] = {}
-        self.watchdog = asyncio.create_task(self._recheck_revocations())
+        self.watchdog = asyncio.create_task(self._watch())
 
     async def close(self):
         self.watchdog.cancel()
@@ -271,11 +286,33 @@ class Session:
                 message="The token expired: subscribe again with a fresh one and since.",
             )
 
-    async def _recheck_revocations(self):
-        """The revocation message may be lost (the layer is at-most-once): check the table."""
+    async def _watch(self):
+        """What the layer may have dropped (it is at-most-once), checked against the tables:
+        revoked tokens every few seconds, and now and then the runs of run subscriptions, so
+        that a lost message (the final one, say) cannot leave a subscriber behind for good."""
+        last_resync = time.monotonic()
         while True:
             await asyncio.sleep(runs_settings.REVOCATION_CHECK_INTERVAL)
             jtis = {s.token.jti for s in self.subs.values() if s.token is not None}
             if jtis:
                 for jti in await revoked_among(jtis):
                     await self.on_token_revoked({"jti": jti})
+            if time.monotonic() - last_resync >= runs_settings.RESYNC_INTERVAL:
+                last_resync = time.monotonic()
+                await self.resync()
+
+    async def resync(self):
+        """Send run subscriptions whatever their run has become that they have not seen."""
+        subs = [s for s in self.subs.values() if s.kind == "run"]
+        if not subs:
+            return
+        versions = await run_versions({s.target for s in subs})
+        behind = {
+            s.target
+            for s in subs
+            if versions.get(s.target, 0) > s.versions.get(s.target, s.since_version)
+        }
+        for data, text in await runs_by_id(behind):
+            for sub in subs:
+                if sub.target == data["id"] and sub.id in self.subs:
+                    await self.deliver(sub, data["id"], data["version"], data["status"], text, data)

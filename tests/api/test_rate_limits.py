@@ -36,4 +36,3 @@ def test_each_credential_has_its_own_budget(api, three_a_minute, db):
     before = Run.objects.count()
     assert browser.post("/api/v1/tasks/test-echo/trigger", {}, format="json").status_code == 200
     assert Run.objects.count() == before + 1
-

@@ -33,8 +33,14 @@ def test_subscribe_to_run_ends_by_itself_on_a_final_status(worker):
 
 
 async def test_async_for_works_on_the_same_call(worker):
+    import asyncio
+
     handle = await sync_to_async(tasks.trigger)("demo-progress", {"steps": 2, "delay": 0.01})
-    statuses = [run.status async for run in runs.subscribe_to_run(handle.id)]
+
+    async def follow():
+        return [run.status async for run in runs.subscribe_to_run(handle.id)]
+
+    statuses = await asyncio.wait_for(follow(), 20)
     assert statuses[-1] == RunStatus.COMPLETED
 
 

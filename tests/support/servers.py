@@ -91,5 +91,3 @@ class Daphne:
 
     def tail(self, size=4000):
         return Path(self.log_path).read_text()[-size:]
-
-

@@ -133,3 +133,8 @@ def ends_elsewhere(payload, ctx):
     time.sleep(0.05)
     move_run(ctx.run_id, "CANCELED")
     return {"ignored": True}
+
+
+@task(id="test-nul-output", max_attempts=1)
+def nul_output(payload, ctx):
+    return {"text": "a\x00b"}

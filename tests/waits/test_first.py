@@ -13,7 +13,9 @@ def test_demo_approval_waits_then_completes_after_approval(worker):
     token_id = wait_for(lambda: runs.retrieve(handle.id).metadata.get("waitTokenId"))
     assert run.worker_id == ""
     assert wait.complete_token(token_id, {"approved": True}) == {
-        "success": True, "alreadyCompleted": False}
+        "success": True,
+        "alreadyCompleted": False,
+    }
     run = wait_for_status(handle.id, RunStatus.COMPLETED)
     assert run.output == {"approved": True}
     assert run.attempt_number == 1
