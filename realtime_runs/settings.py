@@ -117,11 +117,22 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                # redis-py 8 times reads out after 5 s, which cuts the layer's own 5 s blocking
+                # read short and drops idle sockets (django/channels_redis#422).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                # One channel per process (the hub's) carries every event the process gets.
+                "capacity": 10_000,
+            },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "realtime_runs.realtime.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "realtime_runs.realtime.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 10_000},
+        }
+    }
 
 # The cache holds the API's rate-limit counters: shared through Redis when there is one.
 if REDIS_URL:

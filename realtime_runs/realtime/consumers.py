@@ -1,7 +1,8 @@
 """The websocket endpoint ``/realtime/v1/ws`` (CONTRACT.md §4): many subscriptions a socket.
 
-Thin on purpose: a Session holds the subscriptions and the rules; this class checks frames
-(size, rate, JSON) and hands them on.
+Thin on purpose: this class checks frames (size, rate, JSON) and hands them to a Session,
+which holds the subscriptions and the rules. Sockets do not join the channel layer themselves:
+the process's Hub does, once per group, and hands events to the local sessions.
 """
 
 import json
@@ -11,8 +12,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http.request import validate_host
 
+from realtime_runs.realtime.hub import get_hub
 from realtime_runs.realtime.session import Session
-from realtime_runs.realtime.subscriptions import MAX_MESSAGE_BYTES, FloodGate, ProtocolError
+from realtime_runs.realtime.subscriptions import MAX_MESSAGE_BYTES, FloodGate
 
 
 def same_site(scope) -> bool:
@@ -22,24 +24,22 @@ def same_site(scope) -> bool:
         return True
     try:
         host = urlparse(origin.decode("latin-1")).hostname or ""
-    except ValueError:  # e.g. "http://[::1": not an origin of ours
+    except ValueError:  # an unparsable origin (http://[::1) is no origin of ours
         return False
-    if ":" in host:  # an IPv6 address, which ALLOWED_HOSTS spells in brackets
+    if ":" in host:  # urlparse drops an IPv6 host's brackets; ALLOWED_HOSTS keeps them
         host = f"[{host}]"
     return validate_host(host, settings.ALLOWED_HOSTS)
 
 
 class RealtimeConsumer(AsyncWebsocketConsumer):
+    # No channel per socket: the hub is the process's one member of each group.
+    channel_layer_alias = "realtime_runs.sockets_use_the_hub"
+
     async def connect(self):
         user = self.scope.get("user")
         is_staff = bool(user and user.is_authenticated and user.is_staff)
         self.flood = FloodGate()
-        self.session = Session(
-            self.send,
-            self.channel_layer,
-            self.channel_name,
-            staff=is_staff and same_site(self.scope),
-        )
+        self.session = Session(self.send, get_hub(), staff=is_staff and same_site(self.scope))
         await self.accept()
 
     async def disconnect(self, code):
@@ -61,27 +61,4 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return await self.session.error("invalid", "not JSON")
         if not isinstance(message, dict):
             return await self.session.error("invalid", "a message is a JSON object")
-        kind = message.get("type")
-        sub_id = message.get("id") if isinstance(message.get("id"), str) else None
-        try:
-            if kind == "ping":
-                await self.send('{"type":"pong"}')
-            elif kind == "subscribe":
-                await self.session.subscribe(message)
-            elif kind == "unsubscribe":
-                await self.session.unsubscribe(sub_id)
-            else:
-                raise ProtocolError("invalid", "type is subscribe, unsubscribe or ping", sub_id)
-        except ProtocolError as exc:
-            await self.session.error(exc.code, exc.message, exc.sub_id)
-
-    # Channel-layer events, named after their "type".
-
-    async def run_changed(self, event):
-        await self.session.on_run_changed(event)
-
-    async def run_stream(self, event):
-        await self.session.on_stream(event)
-
-    async def token_revoked(self, event):
-        await self.session.on_token_revoked(event)
+        self.session.post_client(message)

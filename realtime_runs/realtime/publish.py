@@ -88,7 +88,8 @@ class Publisher:
             groups, message = await self._queue.get()
             try:
                 for group in groups:
-                    await layer.group_send(group, message)
+                    # The group rides along: a process's hub fans it out to local sessions.
+                    await layer.group_send(group, {**message, "group": group})
             except Exception:  # the layer is at-most-once anyway: log and go on
                 log.exception("publishing to %s failed", groups[:1])
             finally:

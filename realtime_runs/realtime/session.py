@@ -7,7 +7,7 @@ with. The protocol's rules for a single subscription are in ``subscriptions``.
 
 import asyncio
 import json
-import time
+import logging
 from collections import defaultdict
 from datetime import UTC, datetime
 
@@ -15,12 +15,12 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from realtime_runs import tokens
-from realtime_runs.conf import runs_settings
 from realtime_runs.errors import RunsError
-from realtime_runs.models import AccessToken, Batch, Run
+from realtime_runs.models import Batch, Run
 from realtime_runs.realtime import groups as g
 from realtime_runs.realtime.publish import dumps
 from realtime_runs.realtime.subscriptions import (
+    MAX_PENDING_EVENTS,
     MAX_SUBSCRIPTIONS,
     SNAPSHOT_LIMIT,
     ProtocolError,
@@ -29,6 +29,8 @@ from realtime_runs.realtime.subscriptions import (
     run_frame,
     stream_frame,
 )
+
+log = logging.getLogger(__name__)
 
 # -- database reads (each one small query, off the event loop) ------------------------------
 
@@ -71,11 +73,6 @@ def snapshot(sub: Subscription):
 
 
 @database_sync_to_async
-def run_versions(run_ids):
-    return dict(Run.objects.filter(pk__in=run_ids).values_list("id", "version"))
-
-
-@database_sync_to_async
 def runs_by_id(run_ids):
     out = []
     for run in Run.objects.filter(pk__in=run_ids):
@@ -91,34 +88,93 @@ def stored_chunks(run_id, since):
     return [(c.key, c.seq, dumps(c.data)) for c in chunks_since(run_id, since)]
 
 
-@database_sync_to_async
-def revoked_among(jtis):
-    return set(
-        AccessToken.objects.filter(jti__in=jtis, revoked_at__isnull=False).values_list(
-            "jti", flat=True
-        )
-    )
-
-
 class Session:
-    def __init__(self, send_text, layer, channel_name, staff=False):
+    """One client's subscriptions. Client messages and layer events go through one queue, so
+    they are handled one at a time, in order: a subscribe joins its groups, then reads its
+    snapshot, and the events that arrived meanwhile are handled after it."""
+
+    def __init__(self, send_text, hub, staff=False):
         self.send_text = send_text
-        self.layer = layer
-        self.channel_name = channel_name
+        self.hub = hub
         self.staff = staff
         self.subs: dict[str, Subscription] = {}
         self.members: dict[str, set[str]] = defaultdict(set)  # group → subscription ids
         self.timers: dict[str, asyncio.Task] = {}
-        self.watchdog = asyncio.create_task(self._watch())
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.pending_events = 0
+        self.behind = False
+        hub.add(self)
+        self.pump = asyncio.create_task(self._pump())
 
     async def close(self):
-        self.watchdog.cancel()
+        self.pump.cancel()
         for timer in self.timers.values():
             timer.cancel()
         for group in list(self.members):
-            await self.layer.group_discard(group, self.channel_name)
+            await self.hub.leave(group, self)
+        self.hub.remove(self)
         self.members.clear()
         self.subs.clear()
+
+    # -- the queue -------------------------------------------------------------------------
+
+    def post_client(self, message):
+        """A client message (already checked for size, rate and JSON) to handle in turn."""
+        self.queue.put_nowait(("client", message))
+
+    def post_event(self, event):
+        """A layer event from the hub. A session too slow to keep up drops events and, once it
+        gets to it, reads what it missed from the tables instead (nothing is lost)."""
+        if self.pending_events >= MAX_PENDING_EVENTS:
+            self.behind = True
+            return
+        self.pending_events += 1
+        self.queue.put_nowait(("event", event))
+
+    async def _pump(self):
+        handlers = {
+            "run.changed": self.on_run_changed,
+            "run.stream": self.on_stream,
+            "token.revoked": self.on_token_revoked,
+            "resync": self.on_resync,
+        }
+        while True:
+            kind, item = await self.queue.get()
+            try:
+                if kind == "event":
+                    self.pending_events -= 1
+                    if self.behind:
+                        self.behind = False
+                        await self.catch_up()
+                    handler = handlers.get(item.get("type"))
+                    if handler is not None:
+                        await handler(item)
+                else:
+                    await self.handle_client(item)
+            except ProtocolError as exc:
+                await self.error(exc.code, exc.message, exc.sub_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad message must not end the session
+                log.exception("realtime session failed on a %s message", kind)
+
+    async def handle_client(self, message):
+        kind = message.get("type")
+        sub_id = message.get("id") if isinstance(message.get("id"), str) else None
+        if kind == "ping":
+            await self.send_text('{"type":"pong"}')
+        elif kind == "subscribe":
+            await self.subscribe(message)
+        elif kind == "unsubscribe":
+            await self.unsubscribe(sub_id)
+        else:
+            raise ProtocolError("invalid", "type is subscribe, unsubscribe or ping", sub_id)
+
+    def token_ids(self):
+        return {sub.token.jti for sub in self.subs.values() if sub.token is not None}
+
+    def followed_runs(self):
+        return {sub.target for sub in self.subs.values() if sub.kind == "run"}
 
     # -- subscribing -----------------------------------------------------------------------
 
@@ -145,7 +201,7 @@ class Session:
         # arrives live as well, and the version check drops whichever copy comes second.
         for group in self.groups_for(sub):
             self.members[group].add(sub.id)
-            await self.layer.group_add(group, self.channel_name)
+            await self.hub.join(group, self)
         self.subs[sub.id] = sub
         await self.send_text(dumps({"type": "subscribed", "id": sub.id}))
         if sub.token is not None:
@@ -244,7 +300,7 @@ class Session:
                 members.discard(sub_id)
                 if not members:
                     del self.members[group]
-                    await self.layer.group_discard(group, self.channel_name)
+                    await self.hub.leave(group, self)
         if code:
             await self.error(code, message, sub_id)
 
@@ -286,33 +342,31 @@ class Session:
                 message="The token expired: subscribe again with a fresh one and since.",
             )
 
-    async def _watch(self):
-        """What the layer may have dropped (it is at-most-once), checked against the tables:
-        revoked tokens every few seconds, and now and then the runs of run subscriptions, so
-        that a lost message (the final one, say) cannot leave a subscriber behind for good."""
-        last_resync = time.monotonic()
-        while True:
-            await asyncio.sleep(runs_settings.REVOCATION_CHECK_INTERVAL)
-            jtis = {s.token.jti for s in self.subs.values() if s.token is not None}
-            if jtis:
-                for jti in await revoked_among(jtis):
-                    await self.on_token_revoked({"jti": jti})
-            if time.monotonic() - last_resync >= runs_settings.RESYNC_INTERVAL:
-                last_resync = time.monotonic()
-                await self.resync()
-
-    async def resync(self):
-        """Send run subscriptions whatever their run has become that they have not seen."""
-        subs = [s for s in self.subs.values() if s.kind == "run"]
-        if not subs:
-            return
-        versions = await run_versions({s.target for s in subs})
+    async def on_resync(self, event):
+        """The hub read the versions of the runs run subscriptions follow: catch up on any
+        change whose message the layer dropped (the final one would otherwise never come)."""
+        versions = event["versions"]
         behind = {
-            s.target
-            for s in subs
-            if versions.get(s.target, 0) > s.versions.get(s.target, s.since_version)
+            sub.target
+            for sub in self.subs.values()
+            if sub.kind == "run"
+            and versions.get(sub.target, 0) > sub.versions.get(sub.target, sub.since_version)
         }
-        for data, text in await runs_by_id(behind):
-            for sub in subs:
-                if sub.target == data["id"] and sub.id in self.subs:
+        if behind:
+            await self._redeliver(await runs_by_id(behind))
+
+    async def catch_up(self):
+        """After dropping events: read every subscription's runs (and chunks) again."""
+        for sub in list(self.subs.values()):
+            if sub.id in self.subs:
+                for data, text in await snapshot(sub):
+                    await self.deliver(sub, data["id"], data["version"], data["status"], text, data)
+            if sub.id in self.subs and sub.kind == "run" and sub.streams:
+                for key, seq, chunk in await stored_chunks(sub.target, self._seen(sub)):
+                    await self.send_chunk(sub, sub.target, key, seq, chunk)
+
+    async def _redeliver(self, runs):
+        for data, text in runs:
+            for sub in list(self.subs.values()):
+                if sub.kind == "run" and sub.target == data["id"]:
                     await self.deliver(sub, data["id"], data["version"], data["status"], text, data)

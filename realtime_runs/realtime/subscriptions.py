@@ -14,6 +14,8 @@ MAX_MESSAGE_BYTES = 64 * 1024
 DEFAULT_WINDOW = 24 * 3600
 MAX_WINDOW = 30 * 24 * 3600
 MAX_SUBSCRIPTIONS = 100
+# Layer events a session may have waiting; past that it drops them and re-reads the tables.
+MAX_PENDING_EVENTS = 1000
 SNAPSHOT_LIMIT = 1000
 SUBSCRIBE_FIELDS = {
     "type",

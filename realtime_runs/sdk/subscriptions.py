@@ -13,9 +13,9 @@ import threading
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
 
 from realtime_runs.errors import RunsError
+from realtime_runs.realtime.hub import get_hub
 from realtime_runs.realtime.layers import InMemoryChannelLayer
 from realtime_runs.realtime.session import Session
-from realtime_runs.realtime.subscriptions import ProtocolError
 from realtime_runs.sdk.objects import Part, RunObject
 
 _STATUS = {"not_found": 404, "forbidden": 403, "unauthorized": 401, "invalid": 400}
@@ -107,19 +107,11 @@ class Feed:
             asyncio.run_coroutine_threadsafe(frames.aclose(), loop)
 
     async def _frames(self):
-        """The feed itself, on the SDK loop."""
-        layer = _thread.layer()
-        channel = await layer.new_channel()
+        """The feed itself, on the SDK loop: a Session of its own on the loop's hub."""
         frames: asyncio.Queue = asyncio.Queue()
-        session = Session(frames.put, layer, channel, staff=True)
-        pump = None
+        session = Session(frames.put, get_hub(_thread.layer()), staff=True)
         try:
-            try:
-                await session.subscribe(dict(self._subscribe))
-            except ProtocolError as exc:
-                raise _error(exc.code, exc.message) from None
-            # Events that arrived while the snapshot was read wait in the channel: in order.
-            pump = asyncio.create_task(_pump(layer, channel, session))
+            session.post_client(dict(self._subscribe))
             while True:
                 frame = json.loads(await frames.get())
                 kind = frame["type"]
@@ -135,28 +127,7 @@ class Feed:
                 elif kind == "error":
                     raise _error(frame["code"], frame["message"])
         finally:
-            # Without waiting: a cancelled Redis receive takes up to its BRPOP timeout to end.
-            asyncio.ensure_future(_close(pump, session))
-
-
-async def _close(pump, session):
-    if pump is not None:
-        pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
-    await session.close()
-
-
-async def _pump(layer, channel, session):
-    handlers = {
-        "run.changed": session.on_run_changed,
-        "run.stream": session.on_stream,
-        "token.revoked": session.on_token_revoked,
-    }
-    while True:
-        event = await layer.receive(channel)
-        handler = handlers.get(event.get("type"))
-        if handler is not None:
-            await handler(event)
+            asyncio.ensure_future(session.close())
 
 
 def subscribe_to_run(run_id, *, stop_on_completion=True, skip_columns=()) -> Feed:
