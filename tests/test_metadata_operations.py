@@ -298,11 +298,14 @@ def test_the_limit_applies_to_the_result_not_the_way_there():
 
 # -- properties ---------------------------------------------------------------------------
 
-json_scalars = st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=5)
+# Text a database can store: no NUL, no unpaired surrogates (those are refused, tested above).
+storable = st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00")
+json_scalars = st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(storable, max_size=5)
 json_values = st.recursive(
     json_scalars,
     lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(storable, max_size=3), children, max_size=3)
     ),
     max_leaves=8,
 )
@@ -323,7 +326,7 @@ def test_append_then_remove_of_a_unique_value_restores_the_list(items):
     assert apply(metadata, op("append", "log", unique), op("remove", "log", unique)) == metadata
 
 
-@given(metadata=st.dictionaries(st.text(min_size=1, max_size=5), json_values, max_size=5))
+@given(metadata=st.dictionaries(st.text(storable, min_size=1, max_size=5), json_values, max_size=5))
 def test_set_then_delete_of_a_new_key_restores_the_object(metadata):
     key = "new-" + "-".join(sorted(metadata))
     assert apply(metadata, op("set", key, 1), op("delete", key)) == metadata
@@ -332,3 +335,11 @@ def test_set_then_delete_of_a_new_key_restores_the_object(metadata):
 @given(value=json_values)
 def test_replace_then_reading_gives_exactly_the_object(value):
     assert apply({"old": 1}, op("replace", value={"v": value})) == {"v": value}
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\ud800"])
+def test_text_a_database_cannot_store_is_refused(text):
+    with pytest.raises(InvalidInput):
+        apply({}, op("set", "k", text))
+    with pytest.raises(InvalidInput):
+        apply({}, op("set", text, 1))

@@ -45,3 +45,15 @@ def test_wait_data_with_nul_is_a_400_and_the_token_stays_open(api):
 def test_an_output_with_nul_fails_the_run_with_a_clear_error(worker):
     run = wait_for_status(tasks.trigger("test-nul-output").id, RunStatus.FAILED)
     assert "NUL" in run.error["message"]
+
+
+def test_a_payload_with_an_unpaired_surrogate_is_a_400(api):
+    response = api.generic(
+        "POST",
+        "/api/v1/tasks/test-echo/trigger",
+        '{"payload": "\\ud800"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400, response.content
+    assert "Unicode" in response.json()["fields"]["payload"][0]
+    assert Run.objects.count() == 0
