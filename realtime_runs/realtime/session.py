@@ -8,6 +8,7 @@ with. The protocol's rules for a single subscription are in ``subscriptions``.
 import asyncio
 import json
 import logging
+import time
 from collections import defaultdict
 from datetime import UTC, datetime
 
@@ -31,6 +32,9 @@ from realtime_runs.realtime.subscriptions import (
 )
 
 log = logging.getLogger(__name__)
+
+# A run the feed has said nothing of for this long may resync from the table.
+RESYNC_QUIET = 2.0
 
 # -- database reads (each one small query, off the event loop) ------------------------------
 
@@ -103,6 +107,7 @@ class Session:
         self.queue: asyncio.Queue = asyncio.Queue()
         self.pending_events = 0
         self.behind = False
+        self.last_heard: dict[str, float] = {}  # run id → when its last event arrived
         hub.add(self)
         self.pump = asyncio.create_task(self._pump())
 
@@ -128,6 +133,8 @@ class Session:
         if self.pending_events >= MAX_PENDING_EVENTS:
             self.behind = True
             return
+        if event.get("type") == "run.changed":
+            self.last_heard[event["run_id"]] = time.monotonic()
         self.pending_events += 1
         self.queue.put_nowait(("event", event))
 
@@ -346,11 +353,15 @@ class Session:
         """The hub read the versions of the runs run subscriptions follow: catch up on any
         change whose message the layer dropped (the final one would otherwise never come)."""
         versions = event["versions"]
+        quiet_since = time.monotonic() - RESYNC_QUIET
         behind = {
             sub.target
             for sub in self.subs.values()
             if sub.kind == "run"
             and versions.get(sub.target, 0) > sub.versions.get(sub.target, sub.since_version)
+            # Only a run the feed has gone quiet about: while its changes still arrive, the
+            # newer ones are on their way, and jumping ahead would skip them.
+            and self.last_heard.get(sub.target, 0) < quiet_since
         }
         if behind:
             await self._redeliver(await runs_by_id(behind))
