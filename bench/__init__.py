@@ -1,0 +1,1 @@
+"""Benchmarks (plain scripts, not tests): ``bash bench/run.sh`` or ``make bench``."""
