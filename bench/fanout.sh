@@ -4,7 +4,6 @@
 # Loopback only; PostgreSQL and Redis on 127.0.0.1; everything stops by itself.
 #
 #   bash bench/fanout.sh                 the comparison (docs/benchmarks.md, "Realtime fan-out")
-#   FANOUT_DIAGNOSE=1 bash bench/fanout.sh   then the diagnosis variants of ours
 #   bash bench/fanout.sh --sockets 200   extra arguments go to bench/fanout.py
 #
 # Exits non-zero if any socket lost or got a duplicated version.
@@ -29,13 +28,7 @@ $PY manage.py migrate -v0 || exit 2
 
 status=0
 echo "== fan-out: R0 vs ours ($(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg))"
-timeout -k 10 1500 $PY bench/fanout.py --servers r0,ours --passes 200@20,200@max \
+timeout -k 10 1500 $PY bench/fanout.py --servers r0,ours --passes 200@20,200@max --idle 20 \
     --json "$OUT/fanout.json" "$@" || status=$?
 
-if [ "${FANOUT_DIAGNOSE:-0}" = 1 ]; then
-    echo "== diagnosis: ours with one suspected limit removed at a time (bench/fanout_*.py)"
-    timeout -k 10 1500 $PY bench/fanout.py \
-        --servers ours+timeout,ours+timeout+nohop,ours+timeout+nohop+reval60 \
-        --passes 200@20 --json "$OUT/fanout-diagnosis.json" "$@" || true
-fi
 exit $status
