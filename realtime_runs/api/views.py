@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -12,6 +11,7 @@ from rest_framework.response import Response
 
 from realtime_runs import engine, tokens
 from realtime_runs.api import serializers as s
+from realtime_runs.api.pagination import cursor_page
 from realtime_runs.api.permissions import SecretKeyStaffOrPublicToken, has_secret_key, public_token
 from realtime_runs.engine.options import parse_bounded_duration
 from realtime_runs.errors import InvalidInput
@@ -207,26 +207,12 @@ def list_runs(request):
         except ValueError as exc:
             raise InvalidInput({"filter[createdAt][period]": str(exc)}) from None
         runs = runs.filter(created_at__gte=timezone.now() - timedelta(seconds=seconds))
-    size = params.get("page[size]", "25")
-    if not size.isdigit() or not 1 <= int(size) <= 100:
-        raise InvalidInput({"page[size]": "must be a whole number from 1 to 100"})
-    size = int(size)
-    if after := params.get("page[after]"):
-        cursor = Run.objects.filter(pk=after).values("created_at").first()
-        if cursor is None:
-            raise InvalidInput({"page[after]": f"{after!r} is not a run id of this list"})
-        runs = runs.filter(
-            Q(created_at__lt=cursor["created_at"])
-            | Q(created_at=cursor["created_at"], id__lt=after)
-        )
-    page = list(runs.order_by("-created_at", "-id")[: size + 1])
-    has_more = len(page) > size
-    page = page[:size]
+    page, next_cursor = cursor_page(runs, params, "a run")
     return Response(
         {
             # As in Trigger.dev, list items leave out payload and output: fetch the run for those.
             "data": [run.to_dict(skip_columns=("payload", "output")) for run in page],
-            "pagination": {"next": page[-1].id if has_more else None},
+            "pagination": {"next": next_cursor},
         }
     )
 

@@ -2,7 +2,6 @@
 
 import hmac
 
-from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
@@ -10,6 +9,7 @@ from rest_framework.response import Response
 
 from realtime_runs import tokens as access_tokens
 from realtime_runs.api import serializers as s
+from realtime_runs.api.pagination import cursor_page
 from realtime_runs.api.permissions import SecretKeyStaffOrPublicToken, has_secret_key, public_token
 from realtime_runs.api.views import ERRORS, _body
 from realtime_runs.conf import runs_settings
@@ -101,28 +101,14 @@ def _list(request):
         found = found.with_tag(tag)
     if "filter[idempotencyKey]" in params:
         found = found.filter(idempotency_hash=idempotency_hash(params["filter[idempotencyKey]"]))
-    size = params.get("page[size]", "25")
-    if not size.isdigit() or not 1 <= int(size) <= 100:
-        raise InvalidInput({"page[size]": "must be a whole number from 1 to 100"})
-    size = int(size)
-    if after := params.get("page[after]"):
-        cursor = WaitToken.objects.filter(pk=after).values("created_at").first()
-        if cursor is None:
-            raise InvalidInput({"page[after]": f"{after!r} is not a wait token id of this list"})
-        found = found.filter(
-            Q(created_at__lt=cursor["created_at"])
-            | Q(created_at=cursor["created_at"], id__lt=after)
-        )
-    page = list(
-        found.order_by("-created_at", "-id").select_related(
-            "completed_by_user", "completed_by_key"
-        )[: size + 1]
+    page, next_cursor = cursor_page(
+        found.select_related("completed_by_user", "completed_by_key"), params, "a wait token"
     )
     base = _base_url(request)
     return Response(
         {
-            "data": [wait_token_to_dict(t, base) for t in page[:size]],
-            "pagination": {"next": page[size - 1].id if len(page) > size else None},
+            "data": [wait_token_to_dict(t, base) for t in page],
+            "pagination": {"next": next_cursor},
         }
     )
 

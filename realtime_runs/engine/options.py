@@ -174,6 +174,8 @@ def validate_options(options, prefix="options.") -> dict:
         options = {}
     if not isinstance(options, dict):
         raise InvalidInput({prefix.rstrip("."): "must be an object"})
+    if not options:
+        return {}  # nothing to check: skip building a serializer (a hot path)
     serializer = TriggerOptionsSerializer(data=options)
     if not serializer.is_valid():
         raise InvalidInput(_flatten(serializer.errors, prefix))

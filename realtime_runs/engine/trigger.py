@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -42,6 +42,20 @@ def _lock_counter(task_id) -> int:
     """
     TaskCounter.objects.get_or_create(task_identifier=task_id)
     return TaskCounter.objects.select_for_update().get(task_identifier=task_id).last_number
+
+
+def _take_numbers(task_id, count) -> int:
+    """Reserve ``count`` run numbers of a task in one statement; returns the first."""
+    table = connection.ops.quote_name(TaskCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (task_identifier, last_number) VALUES (%s, %s) "
+            f"ON CONFLICT (task_identifier) DO UPDATE "
+            f"SET last_number = {table}.last_number + EXCLUDED.last_number "
+            "RETURNING last_number",
+            [task_id, count],
+        )
+        return cursor.fetchone()[0] - count + 1
 
 
 def _use_numbers(task_id, count):
@@ -109,6 +123,17 @@ def _insert(items, batch=None, replayed_from=None):
         by_task.setdefault(item.task_id, []).append(index)
     new_runs = []
     for task_id, indexes in sorted(by_task.items()):
+        keyed = any(items[i].options.get("idempotencyKey") for i in indexes)
+        if not keyed:
+            # Every item is a new run: take its numbers in one statement.
+            number = _take_numbers(task_id, len(indexes))
+            for index in indexes:
+                run = _build_run(items[index], number, now, batch)
+                run.replayed_from = replayed_from
+                number += 1
+                new_runs.append(run)
+                results[index] = Triggered(run)
+            continue
         # Numbers go to new runs only: a trigger answered from an idempotency key uses none.
         first = number = _lock_counter(task_id) + 1
         for index in indexes:

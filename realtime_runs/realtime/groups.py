@@ -20,16 +20,14 @@ def batch_group(batch_id):
     return f"rr.batch.{batch_id}"
 
 
-def task_group(task_id):
-    return f"rr.task.{_hashed(task_id)}"
-
-
 def token_group(jti):
     return f"rr.token.{jti}"
 
 
-def groups_of_run(run_id, tags, batch_id, task_id):
-    groups = [run_group(run_id), *(tag_group(tag) for tag in tags), task_group(task_id)]
+def groups_of_run(run_id, tags, batch_id):
+    # No feed follows a whole task (the protocol has run, tag and batch feeds), so nothing is
+    # sent to task groups: a message nobody receives still costs a Redis round trip per change.
+    groups = [run_group(run_id), *(tag_group(tag) for tag in tags)]
     if batch_id:
         groups.append(batch_group(batch_id))
     return groups

@@ -1,7 +1,7 @@
 """Publishing changes to the channel layer, after commit, from any thread.
 
 Each change is read once after its transaction commits, serialized to JSON once, and sent once
-to each group it concerns (the run, each tag, the batch, the task). Consumers paste that JSON
+to each group it concerns (the run, each tag, the batch). Consumers paste that JSON
 into their frames, so nothing is serialized per socket. Sends go through one publisher thread
 with its own event loop, in order, so worker threads never block on the layer.
 The layer is at-most-once: every message carries the run's ``version`` or a chunk's ``seq``,
@@ -107,7 +107,7 @@ class Publisher:
             self._sent_versions.move_to_end(run.id)
             while len(self._sent_versions) > 10_000:
                 self._sent_versions.popitem(last=False)
-        groups = groups_of_run(run.id, run.tags, run.batch_id, run.task_identifier)
+        groups = groups_of_run(run.id, run.tags, run.batch_id)
         self.send(groups, run_message(run))
 
 

@@ -54,3 +54,32 @@ def test_completing_with_a_body_that_is_not_an_object_is_a_400(api, body):
     response = api.post(f"/api/v1/waitpoints/tokens/{token.id}/complete", body, format="json")
     assert response.status_code == 400 and response.json()["code"] == "invalid"
     assert wait.retrieve_token(token.id).status == "WAITING"
+
+
+def test_listing_wait_tokens_filters_and_pages(api):
+    made = [wait.create_token(tags=["inbox"]) for _ in range(3)]
+    wait.create_token(tags=["other"])
+    wait.complete_token(made[0].id, {"approved": True})
+    seen, after = [], None
+    while True:
+        params = {
+            "filter[tags]": "inbox",
+            "page[size]": 1,
+            **({"page[after]": after} if after else {}),
+        }
+        page = api.get("/api/v1/waitpoints/tokens", params).json()
+        seen += [token["id"] for token in page["data"]]
+        after = page["pagination"]["next"]
+        if after is None:
+            break
+    assert seen == [t.id for t in reversed(made)]  # newest first, each once
+    waiting = api.get(
+        "/api/v1/waitpoints/tokens", {"filter[status]": "WAITING", "filter[tags]": "inbox"}
+    ).json()["data"]
+    assert {t["id"] for t in waiting} == {made[1].id, made[2].id}
+    done = api.get(f"/api/v1/waitpoints/tokens/{made[0].id}").json()
+    # Completed from backend code: no user, key or token to name.
+    assert done["status"] == "COMPLETED" and done["output"] == {"approved": True}
+    assert done["completedBy"] is None
+    assert api.get("/api/v1/waitpoints/tokens", {"filter[nope]": 1}).status_code == 400
+    assert api.get("/api/v1/waitpoints/tokens", {"page[after]": "waitpoint_x"}).status_code == 400
