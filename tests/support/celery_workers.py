@@ -1,15 +1,12 @@
 """Real Celery worker processes for the tests, against the test database and Redis."""
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import ROOT, Service
 
 
 def worker_env():
@@ -28,67 +25,40 @@ def worker_env():
     return env
 
 
-class CeleryWorker:
-    """``celery worker`` in its own process group, so a test can SIGKILL it and its children."""
+class CeleryWorker(Service):
+    """``celery worker`` (prefork) against the test database and the session's queue."""
 
     def __init__(self, name, concurrency=2, log_dir=None):
+        super().__init__(Path(log_dir or "/tmp") / f"celery-{name}-{os.getpid()}.log")
         self.name = name
         self.concurrency = concurrency
-        self.log_path = Path(log_dir or "/tmp") / f"celery-{name}-{os.getpid()}.log"
-        self.process = None
 
-    def start(self, timeout=30):
-        self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "realtime_runs.celery",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(self.concurrency),
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--hostname",
-                f"{self.name}@%h",
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=ROOT,
-            env=worker_env(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"celery worker exited: {self.log_path.read_text()[-3000:]}")
-            if " ready." in self.log_path.read_text():
-                return self
-            time.sleep(0.1)
-        self.kill()
-        raise RuntimeError(f"celery worker not ready in {timeout}s: {self.log_path.read_text()}")
+    def command(self):
+        return [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "realtime_runs.celery",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(self.concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--hostname",
+            f"{self.name}@%h",
+            "--loglevel",
+            "INFO",
+        ]
 
-    def kill(self):
-        """SIGKILL the worker and its pool processes: the machine died."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+    def env(self):
+        return worker_env()
 
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
+    def ready(self):
+        return " ready." in self.tail(size=10**6)
 
 
 class SharedWorker:

@@ -1,18 +1,16 @@
 """A real Daphne server process for the tests, on pytest's test database."""
 
 import os
-import signal
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from django.conf import settings
 
 from realtime_runs.conf import runs_settings
-from tests.support.celery_workers import ROOT, worker_env
+from tests.support.celery_workers import worker_env
+from tests.support.processes import ROOT, Service
 
 # Served by every server: what start() polls to know the server answers.
 READY_PATH = "/static/realtime_runs/realtime.js"
@@ -36,58 +34,25 @@ def server_env():
     return env
 
 
-class Daphne:
+class Daphne(Service):
     """``daphne realtime_runs.asgi:application`` on a free localhost port."""
 
+    name = "daphne"
+
     def __init__(self, log_path):
+        super().__init__(log_path)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.process = None
 
-    def start(self, timeout=30):
-        self.log = open(self.log_path, "a")
-        self.process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("daphne")),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "realtime_runs.asgi:application",
-            ],
-            cwd=ROOT,
-            env=server_env(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited: {self.tail()}")
-            try:
-                if httpx.get(self.url + READY_PATH, timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"daphne did not answer in {timeout}s: {self.tail()}")
+    def command(self):
+        daphne = str(Path(sys.executable).with_name("daphne"))
+        return [daphne, "-b", "127.0.0.1", "-p", str(self.port), "realtime_runs.asgi:application"]
 
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        self.log.close()
+    def env(self):
+        return server_env()
 
-    def restart(self):
-        self.stop()
-        return self.start()
-
-    def tail(self, size=4000):
-        return Path(self.log_path).read_text()[-size:]
+    def ready(self):
+        try:
+            return httpx.get(self.url + READY_PATH, timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
