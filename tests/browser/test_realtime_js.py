@@ -242,7 +242,9 @@ def test_complete_wait_token_lets_a_waiting_run_finish(client_page, site):
     client_page.wait_for_function(
         "() => events.some(([k, run]) => k === 'update' && run.metadata.waitTokenId)"
     )
-    [token_id] = {run["metadata"]["waitTokenId"] for run in events(client_page, "update")} - {None}
+    [token_id] = {run["metadata"].get("waitTokenId") for run in events(client_page, "update")} - {
+        None
+    }
     answer = client_page.evaluate(
         "([id, token]) => rt.completeWaitToken(id, {approved: true}, {accessToken: token})",
         [token_id, site.token(f"write:waitpoints:{token_id}")],
