@@ -296,10 +296,6 @@ class ApiKey(models.Model):
     def __str__(self):
         return f"{self.name} ({self.lookup}…)"
 
-    @property
-    def is_active(self):
-        return self.revoked_at is None
-
     def revoke(self):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
@@ -363,10 +359,6 @@ class AccessToken(models.Model):
 
     def __str__(self):
         return self.jti
-
-    @property
-    def is_revoked(self):
-        return self.revoked_at is not None
 
     def revoke(self):
         """Refuse this token from now on; its live subscriptions end within seconds."""

@@ -1,6 +1,5 @@
 """Run objects and stream parts as the Python SDKs (in-process and remote) hand them out."""
 
-import re
 from dataclasses import dataclass
 
 
@@ -40,9 +39,6 @@ class RunObject:
     def __repr__(self):
         d = self._data
         return f"<RunObject {d.get('id')} {d.get('status')} v{d.get('version')}>"
-
-
-_SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 @dataclass(frozen=True)
