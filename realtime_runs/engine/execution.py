@@ -426,11 +426,13 @@ class Worker:
             return
         now = timezone.now()
         Run.objects.filter(pk__in=list(attempts), worker_id=self.id).update(heartbeat_at=now)
-        for run_id, status, worker_id in Run.objects.filter(pk__in=list(attempts)).values_list(
-            "id", "status", "worker_id"
-        ):
+        stored = Run.objects.filter(pk__in=list(attempts)).values_list("id", "status", "worker_id")
+        for run_id, status, worker_id in stored:
             if status in FINAL_STATUSES or worker_id != self.id:
                 self.interrupt(run_id, status if status in FINAL_STATUSES else RunStatus.CRASHED)
+        # A run deleted under its attempt (the admin, a cleanup): its code has nothing to do.
+        for run_id in set(attempts) - {run_id for run_id, _, _ in stored}:
+            self.interrupt(run_id, RunStatus.CANCELED)
         for run_id, attempt in attempts.items():
             if attempt.deadline and attempt.deadline <= now:
                 time_out(run_id, attempt.deadline, where={"worker_id": self.id})

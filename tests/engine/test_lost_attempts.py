@@ -33,3 +33,21 @@ def test_start_up_recovery_skips_worker_ids_it_did_not_write(db):
     )
     InlineExecutor()._recover_dead_local_workers()  # must not raise
     assert Run.objects.get(pk=run.pk).status == RunStatus.EXECUTING
+
+
+def test_deleting_a_running_run_stops_its_code_and_frees_the_slot(worker):
+    from realtime_runs.models import Run as RunModel
+
+    handle = tasks.trigger("test-sleep", {"seconds": 60})
+    wait_for_status(handle.id, RunStatus.EXECUTING)
+    RunModel.objects.filter(pk=handle.id).delete()
+    if runs_settings.EXECUTOR == "inline":
+        from realtime_runs.engine.execution import get_worker
+
+        wait_for(
+            lambda: handle.id not in get_worker().running, timeout=10, message="the attempt to stop"
+        )
+    # However the executor runs, the slots are free again: every one can take a new run.
+    echoes = [tasks.trigger("test-echo", {"n": n}).id for n in range(runs_settings.INLINE_WORKERS)]
+    for run_id in echoes:
+        wait_for_status(run_id, RunStatus.COMPLETED, timeout=10)
