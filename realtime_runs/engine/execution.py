@@ -185,7 +185,7 @@ class Worker:
         except TaskNotFound as exc:
             self._finish(run, RunStatus.SYSTEM_FAILURE, error=error_object(exc), elapsed=0)
             return "system-failure"
-        max_attempts = run.max_attempts or task.max_attempts or runs_settings.DEFAULT_MAX_ATTEMPTS
+        max_attempts = attempts_allowed(run, task)
         ctx = RunContext(
             run_id=run.id,
             task_id=run.task_identifier,
@@ -437,6 +437,17 @@ class Worker:
             if attempt.deadline and attempt.deadline <= now:
                 time_out(run_id, attempt.deadline, where={"worker_id": self.id})
                 self.interrupt(run_id, RunStatus.TIMED_OUT)
+
+
+def attempts_allowed(run, task=None) -> int:
+    """How many attempts a run gets: its trigger's maxAttempts, its task's, or the default."""
+    if task is None:
+        try:
+            task = get_task(run.task_identifier)
+        except TaskNotFound:
+            task = None
+    task_max = task.max_attempts if task is not None else None
+    return run.max_attempts or task_max or runs_settings.DEFAULT_MAX_ATTEMPTS
 
 
 def time_out(run_id, deadline, where=None) -> bool:

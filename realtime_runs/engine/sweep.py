@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from realtime_runs.conf import runs_settings
 from realtime_runs.engine.changes import move_run, update_run
-from realtime_runs.engine.execution import time_out
+from realtime_runs.engine.execution import attempts_allowed, time_out
 from realtime_runs.models import Run, RunStatus
 
 log = logging.getLogger(__name__)
@@ -108,8 +108,6 @@ def sweep(now=None, requeue_after=None) -> dict:
 
 def recover(run, now) -> str:
     """A run whose worker stopped heartbeating: retry it, or CRASHED past its attempts."""
-    from realtime_runs.registry import TaskNotFound, get_task
-
     mine = {"worker_id": run.worker_id, "status": run.status}
     if run.status == RunStatus.DEQUEUED:
         # User code never started: this is no attempt, just queue it again.
@@ -124,11 +122,7 @@ def recover(run, now) -> str:
             handed_off_at=now,
         )
         return "recovered" if ok else ""
-    try:
-        task_max = get_task(run.task_identifier).max_attempts
-    except TaskNotFound:
-        task_max = None
-    max_attempts = run.max_attempts or task_max or runs_settings.DEFAULT_MAX_ATTEMPTS
+    max_attempts = attempts_allowed(run)
     error = {
         "message": f"The worker running attempt {run.attempt_number} stopped responding "
         f"({run.worker_id}).",
