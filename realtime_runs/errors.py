@@ -29,6 +29,20 @@ class InvalidInput(RunsError):
         super().__init__(message, fields=fields)
 
 
+class Unauthorized(RunsError):
+    """401: the credential is missing, malformed, expired, revoked or not valid here."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(RunsError):
+    """403: a valid credential without the scope."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(RunsError):
     status = 404
     code = "not_found"

@@ -16,25 +16,13 @@ from django.utils import timezone
 from realtime_runs import ids
 from realtime_runs.conf import runs_settings
 from realtime_runs.durations import parse_duration
-from realtime_runs.errors import InvalidInput, RunsError, Unprocessable
+from realtime_runs.errors import Forbidden, InvalidInput, Unauthorized, Unprocessable
 from realtime_runs.models import AccessToken, SigningKey
 
 ACTIONS = ("read", "write", "trigger", "batchTrigger")
 TYPES = ("runs", "tags", "batch", "tasks", "waitpoints")
 SPECIALS = ("read:all", "admin")
 ALGORITHM = "HS256"
-
-
-class TokenError(RunsError):
-    """401: the token is missing, malformed, expired, revoked or used up."""
-
-    status = 401
-    code = "unauthorized"
-
-
-class Forbidden(RunsError):
-    status = 403
-    code = "forbidden"
 
 
 # -- scopes ---------------------------------------------------------------------------------
@@ -249,16 +237,16 @@ def looks_like_jwt(credential: str) -> bool:
 
 
 def verify(token: str) -> Verified:
-    """Check a public access token's signature, expiry and record; raises TokenError."""
+    """Check a public access token's signature, expiry and record; raises Unauthorized."""
     if not isinstance(token, str) or not looks_like_jwt(token):
-        raise TokenError("Malformed token: a public access token is a JWT.", code="unauthorized")
+        raise Unauthorized("Malformed token: a public access token is a JWT.", code="unauthorized")
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
-        raise TokenError("Malformed token: its header is not readable.") from None
+        raise Unauthorized("Malformed token: its header is not readable.") from None
     key = SigningKey.objects.filter(kid=header.get("kid"), retired_at__isnull=True).first()
     if key is None:
-        raise TokenError("The token was signed with an unknown or retired key.")
+        raise Unauthorized("The token was signed with an unknown or retired key.")
     try:
         claims = jwt.decode(
             token,
@@ -268,16 +256,16 @@ def verify(token: str) -> Verified:
             leeway=0,
         )
     except jwt.ExpiredSignatureError:
-        raise TokenError("The token has expired.", code="token_expired") from None
+        raise Unauthorized("The token has expired.", code="token_expired") from None
     except jwt.PyJWTError as exc:
-        raise TokenError(f"Invalid token: {exc}.") from None
+        raise Unauthorized(f"Invalid token: {exc}.") from None
     if claims.get("sub") != runs_settings.DEPLOYMENT_ID or claims.get("pub") is not True:
-        raise TokenError("The token is not a public access token of this deployment.")
+        raise Unauthorized("The token is not a public access token of this deployment.")
     record = AccessToken.objects.filter(jti=claims["jti"]).first()
     if record is None:
-        raise TokenError("The token is not one this deployment issued.")
+        raise Unauthorized("The token is not one this deployment issued.")
     if record.revoked_at is not None:
-        raise TokenError("The token was revoked.", code="token_revoked")
+        raise Unauthorized("The token was revoked.", code="token_revoked")
     if record.one_time and record.used_at is not None:
         raise Unprocessable(
             "This one-time token was already used; ask for a new one.", code="token_used"

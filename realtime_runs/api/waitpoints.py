@@ -14,7 +14,7 @@ from realtime_runs.api.permissions import SecretKeyStaffOrPublicToken, has_secre
 from realtime_runs.api.views import ERRORS, _body
 from realtime_runs.conf import runs_settings
 from realtime_runs.engine import waits
-from realtime_runs.errors import InvalidInput, RunsError
+from realtime_runs.errors import InvalidInput, Unauthorized
 from realtime_runs.models import WaitToken, WaitTokenStatus, idempotency_hash
 from realtime_runs.serialization import wait_token_to_dict
 
@@ -173,8 +173,6 @@ def complete_token(request, token_id):
 def callback(request, token_id, signature):
     """Complete a wait token through its URL: the whole JSON body becomes the output."""
     if not hmac.compare_digest(signature, waits.callback_signature(token_id)):
-        raise RunsError(
-            "This callback URL is not valid for that wait token.", code="unauthorized", status=401
-        )
+        raise Unauthorized("This callback URL is not valid for that wait token.")
     waits.get_token(token_id)
     return _complete(request, token_id, request.data)
